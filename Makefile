@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Both create .venv (Python 3.11+) and install jifen from the lock file when needed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint openapi bench lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -c 'import sys; sys.exit("jifen needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+## run: migrate the SQLite file, seed the demo township, serve on 127.0.0.1:8000 (/docs)
+run: $(STAMP)
+	$(BIN)/jifen migrate
+	$(BIN)/jifen seed-demo
+	$(BIN)/jifen serve
+
+## test: the whole suite, on SQLite and (when reachable) PostgreSQL
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/mypy
+
+openapi: $(STAMP)
+	$(BIN)/jifen export-openapi
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_ledger.py
+
+## lock: re-pin every dependency after changing pyproject.toml
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^jifen' > requirements.lock
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every router: the unit of work, idempotency, dependencies."""

@@ -1,0 +1,126 @@
+"""The `jifen` command: serve, migrate, seed-demo, verify, export-openapi."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from jifen.config import Settings
+from jifen.db import Database
+
+app = typer.Typer(help="jifen: a points ledger for village points schemes.", no_args_is_help=True)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (creates the SQLite file if needed)."""
+    from jifen.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url)
+    typer.echo(f"migrated {_safe_url(settings.database_url)} to head")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: JIFEN_HOST or 127.0.0.1")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: JIFEN_PORT or 8000")] = None,
+    workers: int = 1,
+    access_log: bool = True,
+) -> None:
+    """Serve the REST API (interactive docs at /docs)."""
+    import uvicorn
+
+    settings = Settings()
+    uvicorn.run(
+        "jifen.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        access_log=access_log,
+    )
+
+
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Seed a demo township with two villages, households, members and entries."""
+    from jifen.demo.seed import seed
+
+    settings = Settings()
+    database = Database(settings)
+    try:
+        seed(database, settings, echo=typer.echo)
+    finally:
+        database.dispose()
+
+
+@app.command()
+def verify(
+    village: Annotated[str | None, typer.Option(help="Village id or code; default: all")] = None,
+) -> None:
+    """Recompute every village's hash chain and balances; exit 1 if anything is broken."""
+    from jifen.ledger import service as ledger
+    from jifen.models import Village
+
+    settings = Settings()
+    database = Database(settings)
+    broken = 0
+    try:
+        with database.unit_of_work(write=False) as session:
+            query = select(Village).order_by(Village.code)
+            villages = [
+                v for v in session.execute(query).scalars() if village in (None, v.code, str(v.id))
+            ]
+            if not villages:
+                typer.echo("no village to verify", err=True)
+                raise typer.Exit(2)
+            for v in villages:
+                result = ledger.verify_books(session, v.id)
+                if result.is_intact:
+                    typer.echo(f"{v.code} {v.name}: intact, {result.entries_checked} entries")
+                    continue
+                broken += 1
+                if result.first_break:
+                    fb = result.first_break
+                    typer.echo(
+                        f"{v.code} {v.name}: BROKEN at seq {fb.seq} "
+                        f"(entry {fb.entry_id}): {fb.reason}"
+                    )
+                for m in result.balance_mismatches:
+                    typer.echo(
+                        f"{v.code} {v.name}: balance of account {m.account_id} is "
+                        f"{m.stored}, postings give {m.replayed}"
+                    )
+    finally:
+        database.dispose()
+    raise typer.Exit(1 if broken else 0)
+
+
+@app.command("export-openapi")
+def export_openapi(
+    output: Annotated[Path, typer.Option(help="Where to write the document")] = Path(
+        "openapi/openapi.json"
+    ),
+) -> None:
+    """Write the OpenAPI document of the API (kept in the repository, checked by a test)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(openapi_text(), encoding="utf-8")
+    typer.echo(f"wrote {output}")
+
+
+def openapi_text() -> str:
+    from jifen.main import create_app
+
+    document = create_app(Settings(database_url="sqlite://")).openapi()
+    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

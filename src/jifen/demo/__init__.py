@@ -1,0 +1,1 @@
+"""A demo township to explore the API with: seeded by `jifen seed-demo`."""

@@ -1,0 +1,1 @@
+"""Domain-free helpers: ids, clock, canonical JSON, hashing, pagination, column types."""

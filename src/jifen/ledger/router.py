@@ -1,0 +1,344 @@
+"""/v1 ledger endpoints: accounts, balances, statements, entries, verification."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, status
+
+from jifen.api.deps import ActorDep, ClockDep, SessionDep
+from jifen.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from jifen.api.routing import UnitOfWorkRoute
+from jifen.kit.clock import as_utc
+from jifen.kit.schemas import PageRead
+from jifen.ledger import errors, service
+from jifen.ledger.policy import AccountKind
+from jifen.ledger.schemas import (
+    AccountCreate,
+    AccountRead,
+    BalanceRead,
+    EntryCreate,
+    EntryRead,
+    PostedBalanceRead,
+    ReversalCreate,
+    StatementLineRead,
+    StatementRead,
+    TrialBalanceRead,
+    VerificationRead,
+    VoidCreate,
+)
+from jifen.problems import AlreadyExists, IdempotencyKeyReused, NotFound, problem_responses
+
+router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
+
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
+Cursor = Annotated[str | None, Query(max_length=500)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_HEADER,
+        max_length=255,
+        description="Retry-safe key: a retry with the same key and body books nothing new "
+        "and returns the first response.",
+    ),
+]
+
+_BOOKING_PROBLEMS = (
+    NotFound,
+    errors.UnbalancedEntry,
+    errors.TooFewPostings,
+    errors.TooManyPostings,
+    errors.DuplicateAccount,
+    errors.AmountOutOfRange,
+    errors.InvalidEntryCode,
+    errors.AccountInOtherBooks,
+    errors.InsufficientPoints,
+    errors.InsufficientFunds,
+    errors.FloorOverrideNotAllowed,
+    errors.MemberInactive,
+    errors.OccurredInFuture,
+    IdempotencyKeyReused,
+)
+
+
+@router.post(
+    "/accounts",
+    status_code=status.HTTP_201_CREATED,
+    tags=["accounts"],
+    summary="Open an account",
+    responses=problem_responses(
+        NotFound,
+        errors.InvalidAccount,
+        errors.AccountAlreadyExists,
+        errors.AccountInOtherBooks,
+        AlreadyExists,
+        IdempotencyKeyReused,
+    ),
+)
+def open_account(
+    body: AccountCreate, session: SessionDep, clock: ClockDep, _key: IdempotencyKey = None
+) -> AccountRead:
+    account = service.open_account(
+        session,
+        village_id=body.village_id,
+        kind=body.kind,
+        asset=body.asset,
+        category=body.category,
+        member_id=body.member_id,
+        household_id=body.household_id,
+        organisation_id=body.organisation_id,
+        name=body.name,
+        balance_floor=body.balance_floor,
+        use_default_floor="balance_floor" not in body.model_fields_set,
+        now=clock.now,
+    )
+    return AccountRead.model_validate(account)
+
+
+@router.get(
+    "/accounts",
+    tags=["accounts"],
+    summary="List accounts",
+    responses=problem_responses(errors.InvalidCursor),
+)
+def list_accounts(
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    village_id: uuid.UUID | None = None,
+    member_id: uuid.UUID | None = None,
+    household_id: uuid.UUID | None = None,
+    organisation_id: uuid.UUID | None = None,
+    kind: AccountKind | None = None,
+) -> PageRead[AccountRead]:
+    page = service.list_accounts(
+        session,
+        village_id=village_id,
+        member_id=member_id,
+        household_id=household_id,
+        organisation_id=organisation_id,
+        kind=kind,
+        limit=limit,
+        cursor=cursor,
+    )
+    return PageRead[AccountRead](
+        items=[AccountRead.model_validate(a) for a in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/accounts/{account_id}",
+    tags=["accounts"],
+    summary="Get an account",
+    responses=problem_responses(NotFound),
+)
+def get_account(account_id: uuid.UUID, session: SessionDep) -> AccountRead:
+    return AccountRead.model_validate(service.get_account(session, account_id))
+
+
+@router.get(
+    "/accounts/{account_id}/balance",
+    tags=["accounts"],
+    summary="Current balance",
+    responses=problem_responses(NotFound),
+)
+def get_balance(account_id: uuid.UUID, session: SessionDep) -> BalanceRead:
+    return BalanceRead.of(service.get_balance(session, account_id))
+
+
+@router.get(
+    "/accounts/{account_id}/balance-as-of",
+    tags=["accounts"],
+    summary="Posted balance at a past time",
+    description="Counts every posted amount effective at or before `at`, back-dated "
+    "entries included.",
+    responses=problem_responses(NotFound),
+)
+def get_balance_as_of(
+    account_id: uuid.UUID, at: datetime, session: SessionDep
+) -> PostedBalanceRead:
+    at = as_utc(at)
+    return PostedBalanceRead(
+        account_id=account_id, at=at, posted=service.posted_balance_as_of(session, account_id, at)
+    )
+
+
+@router.get(
+    "/accounts/{account_id}/statement",
+    tags=["accounts"],
+    summary="Account statement, newest first",
+    responses=problem_responses(NotFound, errors.InvalidCursor),
+)
+def get_statement(
+    account_id: uuid.UUID, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> StatementRead:
+    page = service.statement(session, account_id, limit=limit, cursor=cursor)
+    return StatementRead(
+        account_id=account_id,
+        items=[StatementLineRead.model_validate(line) for line in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.post(
+    "/entries",
+    status_code=status.HTTP_201_CREATED,
+    tags=["entries"],
+    summary="Book an entry",
+    responses=problem_responses(*_BOOKING_PROBLEMS),
+)
+def create_entry(
+    body: EntryCreate,
+    session: SessionDep,
+    actor: ActorDep,
+    clock: ClockDep,
+    idempotency_key: IdempotencyKey = None,
+) -> EntryRead:
+    view = service.book(
+        session,
+        village_id=body.village_id,
+        code=body.code,
+        postings=[service.PostingInput(p.account_id, p.amount) for p in body.postings],
+        actor=actor,
+        clock=clock,
+        memo=body.memo,
+        details=body.metadata,
+        occurred_at=as_utc(body.occurred_at) if body.occurred_at else None,
+        is_pending=body.is_pending,
+        allow_below_floor=body.allow_below_floor,
+        idempotency_key=idempotency_key,
+    )
+    return EntryRead.of(view)
+
+
+@router.get(
+    "/entries",
+    tags=["entries"],
+    summary="A village's entries, newest first",
+    responses=problem_responses(NotFound, errors.InvalidCursor),
+)
+def list_entries(
+    village_id: uuid.UUID, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> PageRead[EntryRead]:
+    page = service.list_entries(session, village_id=village_id, limit=limit, cursor=cursor)
+    return PageRead[EntryRead](
+        items=[EntryRead.of(v) for v in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/entries/{entry_id}",
+    tags=["entries"],
+    summary="Get an entry",
+    responses=problem_responses(NotFound),
+)
+def get_entry(entry_id: uuid.UUID, session: SessionDep) -> EntryRead:
+    return EntryRead.of(service.get_entry(session, entry_id))
+
+
+@router.post(
+    "/entries/{entry_id}/reversals",
+    status_code=status.HTTP_201_CREATED,
+    tags=["entries"],
+    summary="Reverse an entry",
+    description="Books the mirror image of the entry, dated now. The reversal may take a "
+    "balance below its floor (the points may have been spent), and says so.",
+    responses=problem_responses(
+        NotFound, errors.EntryAlreadyReversed, errors.EntryNotReversible, IdempotencyKeyReused
+    ),
+)
+def reverse_entry(
+    entry_id: uuid.UUID,
+    body: ReversalCreate,
+    session: SessionDep,
+    actor: ActorDep,
+    clock: ClockDep,
+    _key: IdempotencyKey = None,
+) -> EntryRead:
+    view = service.reverse(
+        session,
+        entry_id=entry_id,
+        actor=actor,
+        clock=clock,
+        reason=body.reason,
+        details=body.metadata,
+    )
+    return EntryRead.of(view)
+
+
+@router.post(
+    "/entries/{entry_id}/post",
+    status_code=status.HTTP_201_CREATED,
+    tags=["entries"],
+    summary="Post a pending entry",
+    description="The held amounts become posted, effective now. Returns the posting entry.",
+    responses=problem_responses(
+        NotFound,
+        errors.EntryNotPending,
+        errors.PendingEntryAlreadyPosted,
+        errors.PendingEntryAlreadyVoided,
+        errors.MemberInactive,
+        IdempotencyKeyReused,
+    ),
+)
+def post_entry(
+    entry_id: uuid.UUID,
+    session: SessionDep,
+    actor: ActorDep,
+    clock: ClockDep,
+    _key: IdempotencyKey = None,
+) -> EntryRead:
+    return EntryRead.of(service.post_pending(session, entry_id=entry_id, actor=actor, clock=clock))
+
+
+@router.post(
+    "/entries/{entry_id}/void",
+    status_code=status.HTTP_201_CREATED,
+    tags=["entries"],
+    summary="Void a pending entry",
+    description="Releases the held amounts. Returns the voiding entry.",
+    responses=problem_responses(
+        NotFound,
+        errors.EntryNotPending,
+        errors.PendingEntryAlreadyPosted,
+        errors.PendingEntryAlreadyVoided,
+        IdempotencyKeyReused,
+    ),
+)
+def void_entry(
+    entry_id: uuid.UUID,
+    body: VoidCreate,
+    session: SessionDep,
+    actor: ActorDep,
+    clock: ClockDep,
+    _key: IdempotencyKey = None,
+) -> EntryRead:
+    view = service.void_pending(
+        session, entry_id=entry_id, actor=actor, clock=clock, reason=body.reason
+    )
+    return EntryRead.of(view)
+
+
+@router.get(
+    "/villages/{village_id}/verification",
+    tags=["books"],
+    summary="Verify a village's books",
+    description="Recomputes the hash chain from the first entry, checks every link and "
+    "that each entry balances, replays the postings against the stored balances, and "
+    "names the first broken entry.",
+    responses=problem_responses(NotFound),
+)
+def verify_books(village_id: uuid.UUID, session: SessionDep) -> VerificationRead:
+    return VerificationRead.of(service.verify_books(session, village_id))
+
+
+@router.get(
+    "/villages/{village_id}/trial-balance",
+    tags=["books"],
+    summary="Trial balance of a village's books",
+    responses=problem_responses(NotFound),
+)
+def get_trial_balance(village_id: uuid.UUID, session: SessionDep) -> TrialBalanceRead:
+    return TrialBalanceRead.of(service.trial_balance(session, village_id))

@@ -1,0 +1,30 @@
+"""Every ORM table, one module per aggregate: the one place Alembic looks."""
+
+from jifen.models.base import Base
+from jifen.models.idempotency import IdempotencyRecord
+from jifen.models.ledger import GENESIS_HASH, Account, AccountBalance, Book, Entry, Posting
+from jifen.models.tenancy import (
+    Household,
+    HouseholdMembership,
+    Member,
+    Organisation,
+    Township,
+    Village,
+)
+
+__all__ = [
+    "GENESIS_HASH",
+    "Account",
+    "AccountBalance",
+    "Base",
+    "Book",
+    "Entry",
+    "Household",
+    "HouseholdMembership",
+    "IdempotencyRecord",
+    "Member",
+    "Organisation",
+    "Posting",
+    "Township",
+    "Village",
+]

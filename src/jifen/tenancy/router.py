@@ -1,0 +1,438 @@
+"""/v1 tenancy endpoints: townships, villages, households, members, organisations."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, status
+
+from jifen.api.deps import ActorDep, ClockDep, SessionDep
+from jifen.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from jifen.api.routing import UnitOfWorkRoute
+from jifen.kit.schemas import PageRead
+from jifen.ledger import errors as ledger_errors
+from jifen.ledger.schemas import EntryRead
+from jifen.problems import AlreadyExists, IdempotencyKeyReused, NotFound, problem_responses
+from jifen.tenancy import errors, service
+from jifen.tenancy.schemas import (
+    HouseholdCreate,
+    HouseholdRead,
+    HouseholdSplitCreate,
+    HouseholdSplitRead,
+    MemberCreate,
+    MemberDeactivation,
+    MemberMove,
+    MemberRead,
+    MembershipRead,
+    MemberUpdate,
+    OrganisationCreate,
+    OrganisationRead,
+    TownshipCreate,
+    TownshipRead,
+    TownshipUpdate,
+    VillageCreate,
+    VillageRead,
+    VillageUpdate,
+)
+
+router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
+
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
+Cursor = Annotated[str | None, Query(max_length=500)]
+IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, max_length=255)]
+_CREATE = (NotFound, AlreadyExists, IdempotencyKeyReused)
+_LIST = (ledger_errors.InvalidCursor,)
+
+
+# --- townships -------------------------------------------------------------------------
+
+
+@router.post(
+    "/townships",
+    status_code=status.HTTP_201_CREATED,
+    tags=["tenancy"],
+    summary="Create a township",
+    responses=problem_responses(*_CREATE),
+)
+def create_township(
+    body: TownshipCreate, session: SessionDep, clock: ClockDep, _key: IdempotencyKey = None
+) -> TownshipRead:
+    township = service.create_township(session, code=body.code, name=body.name, now=clock.now)
+    return TownshipRead.model_validate(township)
+
+
+@router.get(
+    "/townships", tags=["tenancy"], summary="List townships", responses=problem_responses(*_LIST)
+)
+def list_townships(
+    session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+) -> PageRead[TownshipRead]:
+    page = service.list_townships(session, limit=limit, cursor=cursor)
+    return PageRead[TownshipRead](
+        items=[TownshipRead.model_validate(t) for t in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/townships/{township_id}",
+    tags=["tenancy"],
+    summary="Get a township",
+    responses=problem_responses(NotFound),
+)
+def get_township(township_id: uuid.UUID, session: SessionDep) -> TownshipRead:
+    return TownshipRead.model_validate(service.get_township(session, township_id))
+
+
+@router.patch(
+    "/townships/{township_id}",
+    tags=["tenancy"],
+    summary="Rename a township",
+    responses=problem_responses(NotFound),
+)
+def update_township(
+    township_id: uuid.UUID, body: TownshipUpdate, session: SessionDep
+) -> TownshipRead:
+    return TownshipRead.model_validate(
+        service.update_township(session, township_id, name=body.name)
+    )
+
+
+# --- villages --------------------------------------------------------------------------
+
+
+@router.post(
+    "/villages",
+    status_code=status.HTTP_201_CREATED,
+    tags=["tenancy"],
+    summary="Create a village and open its books",
+    description="Also opens the village's standard accounts: points issuance "
+    "(category general), supermarket, expiry, the points-exchange fund and its "
+    "funding source.",
+    responses=problem_responses(*_CREATE),
+)
+def create_village(
+    body: VillageCreate, session: SessionDep, clock: ClockDep, _key: IdempotencyKey = None
+) -> VillageRead:
+    village = service.create_village(
+        session,
+        township_id=body.township_id,
+        code=body.code,
+        name=body.name,
+        allow_below_floor_codes=body.allow_below_floor_codes,
+        now=clock.now,
+    )
+    return VillageRead.model_validate(village)
+
+
+@router.get(
+    "/villages", tags=["tenancy"], summary="List villages", responses=problem_responses(*_LIST)
+)
+def list_villages(
+    session: SessionDep,
+    township_id: uuid.UUID | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> PageRead[VillageRead]:
+    page = service.list_villages(session, township_id=township_id, limit=limit, cursor=cursor)
+    return PageRead[VillageRead](
+        items=[VillageRead.model_validate(v) for v in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/villages/{village_id}",
+    tags=["tenancy"],
+    summary="Get a village",
+    responses=problem_responses(NotFound),
+)
+def get_village(village_id: uuid.UUID, session: SessionDep) -> VillageRead:
+    return VillageRead.model_validate(service.get_village(session, village_id))
+
+
+@router.patch(
+    "/villages/{village_id}",
+    tags=["tenancy"],
+    summary="Update a village",
+    responses=problem_responses(NotFound),
+)
+def update_village(village_id: uuid.UUID, body: VillageUpdate, session: SessionDep) -> VillageRead:
+    village = service.update_village(
+        session, village_id, name=body.name, allow_below_floor_codes=body.allow_below_floor_codes
+    )
+    return VillageRead.model_validate(village)
+
+
+# --- households ------------------------------------------------------------------------
+
+
+@router.post(
+    "/households",
+    status_code=status.HTTP_201_CREATED,
+    tags=["tenancy"],
+    summary="Register a household (opens its points account)",
+    responses=problem_responses(*_CREATE),
+)
+def create_household(
+    body: HouseholdCreate, session: SessionDep, clock: ClockDep, _key: IdempotencyKey = None
+) -> HouseholdRead:
+    household = service.create_household(
+        session, village_id=body.village_id, number=body.number, name=body.name, now=clock.now
+    )
+    return HouseholdRead.model_validate(household)
+
+
+@router.get(
+    "/households", tags=["tenancy"], summary="List households", responses=problem_responses(*_LIST)
+)
+def list_households(
+    session: SessionDep,
+    village_id: uuid.UUID | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> PageRead[HouseholdRead]:
+    page = service.list_households(session, village_id=village_id, limit=limit, cursor=cursor)
+    return PageRead[HouseholdRead](
+        items=[HouseholdRead.model_validate(h) for h in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/households/{household_id}",
+    tags=["tenancy"],
+    summary="Get a household",
+    responses=problem_responses(NotFound),
+)
+def get_household(household_id: uuid.UUID, session: SessionDep) -> HouseholdRead:
+    return HouseholdRead.model_validate(service.get_household(session, household_id))
+
+
+@router.get(
+    "/households/{household_id}/members",
+    tags=["tenancy"],
+    summary="Current members of a household",
+    responses=problem_responses(NotFound),
+)
+def get_household_members(household_id: uuid.UUID, session: SessionDep) -> list[MembershipRead]:
+    service.get_household(session, household_id)
+    return [
+        MembershipRead.model_validate(m) for m in service.household_members(session, household_id)
+    ]
+
+
+@router.post(
+    "/households/{household_id}/splits",
+    status_code=status.HTTP_201_CREATED,
+    tags=["tenancy"],
+    summary="Split a household (分户)",
+    description="A new household takes the listed members from the split date. Points "
+    "move only by the explicit transfer given in `transfer_points` (0 moves none).",
+    responses=problem_responses(
+        *_CREATE,
+        errors.MemberNotInHousehold,
+        errors.InvalidDate,
+        ledger_errors.InsufficientPoints,
+        ledger_errors.MemberInactive,
+    ),
+)
+def split_household(
+    household_id: uuid.UUID,
+    body: HouseholdSplitCreate,
+    session: SessionDep,
+    actor: ActorDep,
+    clock: ClockDep,
+    _key: IdempotencyKey = None,
+) -> HouseholdSplitRead:
+    split = service.split_household(
+        session,
+        household_id,
+        number=body.number,
+        name=body.name,
+        member_ids=body.member_ids,
+        head_member_id=body.head_member_id,
+        on=body.on,
+        transfer_points=body.transfer_points,
+        actor=actor,
+        clock=clock,
+    )
+    return HouseholdSplitRead(
+        household=HouseholdRead.model_validate(split.household),
+        moved=[MembershipRead.model_validate(m) for m in split.moved],
+        transfer=EntryRead.of(split.transfer) if split.transfer else None,
+    )
+
+
+# --- members ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/members",
+    status_code=status.HTTP_201_CREATED,
+    tags=["tenancy"],
+    summary="Register a member (opens their points account)",
+    responses=problem_responses(*_CREATE, errors.OtherVillage),
+)
+def create_member(
+    body: MemberCreate, session: SessionDep, clock: ClockDep, _key: IdempotencyKey = None
+) -> MemberRead:
+    member = service.create_member(
+        session,
+        village_id=body.village_id,
+        name=body.name,
+        phone=body.phone,
+        id_number_tail=body.id_number_tail,
+        household_id=body.household_id,
+        joined_on=body.joined_on,
+        is_head=body.is_head,
+        now=clock.now,
+        today=clock.local_date(clock.now),
+    )
+    return MemberRead.model_validate(member)
+
+
+@router.get(
+    "/members", tags=["tenancy"], summary="List members", responses=problem_responses(*_LIST)
+)
+def list_members(
+    session: SessionDep,
+    village_id: uuid.UUID | None = None,
+    household_id: uuid.UUID | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> PageRead[MemberRead]:
+    page = service.list_members(
+        session, village_id=village_id, household_id=household_id, limit=limit, cursor=cursor
+    )
+    return PageRead[MemberRead](
+        items=[MemberRead.model_validate(m) for m in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/members/{member_id}",
+    tags=["tenancy"],
+    summary="Get a member",
+    responses=problem_responses(NotFound),
+)
+def get_member(member_id: uuid.UUID, session: SessionDep) -> MemberRead:
+    return MemberRead.model_validate(service.get_member(session, member_id))
+
+
+@router.patch(
+    "/members/{member_id}",
+    tags=["tenancy"],
+    summary="Update a member",
+    responses=problem_responses(NotFound),
+)
+def update_member(member_id: uuid.UUID, body: MemberUpdate, session: SessionDep) -> MemberRead:
+    member = service.update_member(session, member_id, name=body.name, phone=body.phone)
+    return MemberRead.model_validate(member)
+
+
+@router.get(
+    "/members/{member_id}/memberships",
+    tags=["tenancy"],
+    summary="A member's household history",
+    responses=problem_responses(NotFound),
+)
+def get_memberships(member_id: uuid.UUID, session: SessionDep) -> list[MembershipRead]:
+    service.get_member(session, member_id)
+    return [MembershipRead.model_validate(m) for m in service.memberships(session, member_id)]
+
+
+@router.post(
+    "/members/{member_id}/moves",
+    status_code=status.HTTP_201_CREATED,
+    tags=["tenancy"],
+    summary="Move a member to another household of the village",
+    responses=problem_responses(
+        NotFound,
+        errors.OtherVillage,
+        errors.InvalidDate,
+        ledger_errors.MemberInactive,
+        IdempotencyKeyReused,
+    ),
+)
+def move_member(
+    member_id: uuid.UUID,
+    body: MemberMove,
+    session: SessionDep,
+    clock: ClockDep,
+    _key: IdempotencyKey = None,
+) -> MembershipRead:
+    membership = service.move_member(
+        session,
+        member_id,
+        household_id=body.household_id,
+        on=body.on,
+        is_head=body.is_head,
+        now=clock.now,
+    )
+    return MembershipRead.model_validate(membership)
+
+
+@router.post(
+    "/members/{member_id}/deactivation",
+    tags=["tenancy"],
+    summary="Deactivate a member as of a date (moved away, deceased)",
+    description="Entries dated after `on` are refused from now on; history stays.",
+    responses=problem_responses(
+        NotFound, errors.MemberAlreadyDeactivated, errors.InvalidDate, IdempotencyKeyReused
+    ),
+)
+def deactivate_member(
+    member_id: uuid.UUID,
+    body: MemberDeactivation,
+    session: SessionDep,
+    _key: IdempotencyKey = None,
+) -> MemberRead:
+    member = service.deactivate_member(session, member_id, on=body.on, reason=body.reason.value)
+    return MemberRead.model_validate(member)
+
+
+# --- organisations ---------------------------------------------------------------------
+
+
+@router.post(
+    "/organisations",
+    status_code=status.HTTP_201_CREATED,
+    tags=["tenancy"],
+    summary="Register an organisation (shop, company, social group)",
+    responses=problem_responses(*_CREATE),
+)
+def create_organisation(
+    body: OrganisationCreate, session: SessionDep, clock: ClockDep, _key: IdempotencyKey = None
+) -> OrganisationRead:
+    organisation = service.create_organisation(
+        session, township_id=body.township_id, name=body.name, kind=body.kind.value, now=clock.now
+    )
+    return OrganisationRead.model_validate(organisation)
+
+
+@router.get(
+    "/organisations",
+    tags=["tenancy"],
+    summary="List organisations",
+    responses=problem_responses(*_LIST),
+)
+def list_organisations(
+    session: SessionDep,
+    township_id: uuid.UUID | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> PageRead[OrganisationRead]:
+    page = service.list_organisations(session, township_id=township_id, limit=limit, cursor=cursor)
+    return PageRead[OrganisationRead](
+        items=[OrganisationRead.model_validate(o) for o in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get(
+    "/organisations/{organisation_id}",
+    tags=["tenancy"],
+    summary="Get an organisation",
+    responses=problem_responses(NotFound),
+)
+def get_organisation(organisation_id: uuid.UUID, session: SessionDep) -> OrganisationRead:
+    return OrganisationRead.model_validate(service.get_organisation(session, organisation_id))

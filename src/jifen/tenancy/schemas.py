@@ -1,0 +1,166 @@
+"""Request and response bodies of the tenancy API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from jifen.kit.schemas import Code, Name, Schema
+from jifen.ledger.schemas import EntryRead
+
+
+class TownshipCreate(Schema):
+    code: Code = Field(examples=["zhongzi"])
+    name: Name = Field(examples=["中子镇"])
+
+
+class TownshipUpdate(Schema):
+    name: Name | None = None
+
+
+class TownshipRead(Schema):
+    id: uuid.UUID
+    code: str
+    name: str
+    created_at: datetime
+
+
+class VillageCreate(Schema):
+    township_id: uuid.UUID
+    code: Code = Field(examples=["qingquan"])
+    name: Name = Field(examples=["清泉村"])
+    allow_below_floor_codes: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Entry codes that may carry a permission to pass a balance floor "
+        "(a charter's penalty that may put a balance into debt).",
+        examples=[["conduct_penalty"]],
+    )
+
+
+class VillageUpdate(Schema):
+    name: Name | None = None
+    allow_below_floor_codes: list[str] | None = Field(default=None, max_length=50)
+
+
+class VillageRead(Schema):
+    id: uuid.UUID
+    township_id: uuid.UUID
+    code: str
+    name: str
+    allow_below_floor_codes: list[str]
+    created_at: datetime
+
+
+class HouseholdCreate(Schema):
+    village_id: uuid.UUID
+    number: Code = Field(description="户号 or 门牌号", examples=["3-12"])
+    name: Name = Field(description="户名", examples=["王建国户"])
+
+
+class HouseholdRead(Schema):
+    id: uuid.UUID
+    township_id: uuid.UUID
+    village_id: uuid.UUID
+    number: str
+    name: str
+    split_from_household_id: uuid.UUID | None
+    created_at: datetime
+
+
+class MemberCreate(Schema):
+    village_id: uuid.UUID
+    name: Name = Field(examples=["王建国"])
+    phone: str | None = Field(default=None, max_length=32)
+    id_number_tail: str | None = Field(
+        default=None, pattern=r"^[0-9Xx]{4,8}$", description="Last digits of the ID card"
+    )
+    household_id: uuid.UUID | None = None
+    joined_on: date | None = Field(default=None, description="Defaults to today")
+    is_head: bool = False
+
+
+class MemberUpdate(Schema):
+    name: Name | None = None
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class MemberRead(Schema):
+    id: uuid.UUID
+    township_id: uuid.UUID
+    village_id: uuid.UUID
+    name: str
+    phone: str | None
+    id_number_tail: str | None
+    deactivated_on: date | None
+    deactivation_reason: str | None
+    created_at: datetime
+
+
+class DeactivationReason(StrEnum):
+    MOVED_AWAY = "moved_away"
+    DECEASED = "deceased"
+    OTHER = "other"
+
+
+class MemberDeactivation(Schema):
+    on: date = Field(description="Last day entries may be dated on")
+    reason: DeactivationReason
+
+
+class MemberMove(Schema):
+    household_id: uuid.UUID
+    on: date
+    is_head: bool = False
+
+
+class MembershipRead(Schema):
+    id: uuid.UUID
+    household_id: uuid.UUID
+    member_id: uuid.UUID
+    joined_on: date
+    left_on: date | None
+    is_head: bool
+
+
+class HouseholdSplitCreate(Schema):
+    number: Code
+    name: Name
+    member_ids: list[uuid.UUID] = Field(min_length=1, max_length=50)
+    head_member_id: uuid.UUID | None = None
+    on: date
+    transfer_points: int = Field(
+        default=0,
+        ge=0,
+        strict=True,
+        description="Points the old household gives the new one (分户协议); 0 moves none.",
+    )
+
+
+class HouseholdSplitRead(Schema):
+    household: HouseholdRead
+    moved: list[MembershipRead]
+    transfer: EntryRead | None
+
+
+class OrganisationKind(StrEnum):
+    SHOP = "shop"
+    COMPANY = "company"
+    SOCIAL_GROUP = "social_group"
+
+
+class OrganisationCreate(Schema):
+    township_id: uuid.UUID
+    name: Name = Field(examples=["中子镇惠民超市"])
+    kind: OrganisationKind
+
+
+class OrganisationRead(Schema):
+    id: uuid.UUID
+    township_id: uuid.UUID
+    name: str
+    kind: OrganisationKind
+    created_at: datetime
