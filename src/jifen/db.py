@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from jifen.config import Settings
@@ -21,11 +21,11 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_engine(settings: Settings, begin: str) -> Engine:
+    in_memory = make_url(settings.database_url).database in (None, "", ":memory:")
     engine = create_engine(
         settings.database_url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-        pool_size=8,
-        max_overflow=32,
+        **({} if in_memory else {"pool_size": 8, "max_overflow": 32}),
     )
 
     @event.listens_for(engine, "connect")
