@@ -12,7 +12,7 @@ from jifen.config import Settings
 from jifen.kit.clock import utc_now
 from jifen.ledger import service as ledger
 from jifen.ledger.policy import AccountKind, Asset
-from jifen.models import Account, Household, Member, Township, Village
+from jifen.models import Account, Household, Member, Organisation, Township, Village
 from jifen.tenancy import service as tenancy
 
 _counter = itertools.count(1)
@@ -66,6 +66,20 @@ def make_member(session: Session, village: Village, **overrides: object) -> Memb
     }
     fields.update(overrides)
     return tenancy.create_member(session, **fields)  # type: ignore[arg-type]
+
+
+def make_organisation(
+    session: Session, township_id: uuid.UUID, **overrides: object
+) -> Organisation:
+    n = next(_counter)
+    fields: dict[str, object] = {
+        "township_id": township_id,
+        "name": f"联盟商家{n}",
+        "kind": "shop",
+        "now": utc_now(),
+    }
+    fields.update(overrides)
+    return tenancy.create_organisation(session, **fields)  # type: ignore[arg-type]
 
 
 def account_of(
