@@ -20,8 +20,8 @@ run: $(STAMP)
 	$(BIN)/jifen seed-demo
 	$(BIN)/jifen serve
 
-## test: the whole suite, on SQLite and (when reachable) PostgreSQL
-test: $(STAMP)
+## test: lint, types, then the whole suite on SQLite and (when reachable) PostgreSQL
+test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -97,7 +97,8 @@ class ProblemBody(BaseModel):
 def problem_responses(*problems: type[Problem]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for a route that may answer with these problems."""
     by_status: dict[int, list[str]] = {}
-    for problem in (*problems, ValidationFailed):
+    declared: tuple[type[Problem], ...] = (*problems, ValidationFailed)
+    for problem in declared:
         by_status.setdefault(problem.status, []).append(problem.code)
     return {
         status: {

@@ -25,8 +25,9 @@ _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 class UnitOfWorkRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        is_write = bool(self.methods & _WRITE_METHODS)
-        is_post = "POST" in self.methods
+        methods = self.methods or set()
+        is_write = bool(methods & _WRITE_METHODS)
+        is_post = "POST" in methods
 
         async def route_handler(request: Request) -> Response:
             db: Database = request.app.state.db

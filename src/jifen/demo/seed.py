@@ -85,8 +85,8 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
                         today=today,
                     )
                     people[name] = {"member": member, "household": household, "village": village}
-        households = len(QINGQUAN_HOUSEHOLDS) + len(XINHUA_HOUSEHOLDS)
-        echo(f"[3/4] {len(people)} members in {households} households")
+        household_count = len(QINGQUAN_HOUSEHOLDS) + len(XINHUA_HOUSEHOLDS)
+        echo(f"[3/4] {len(people)} members in {household_count} households")
 
         entries = _book_history(session, clock, qingquan, xinhua, people)
         echo(f"[4/4] {entries} entries booked")

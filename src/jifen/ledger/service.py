@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jifen.config import Settings
@@ -144,12 +144,13 @@ def _owner(
     """The owner's display name and owner_ref; checks the owner is in the village."""
     if owner_id is None:
         return None, "village"
-    model: type[Member] | type[Household] | type[Organisation] = {
-        AccountKind.MEMBER: Member,
-        AccountKind.HOUSEHOLD: Household,
-        AccountKind.ORGANISATION: Organisation,
-    }[kind]
-    owner = session.get(model, owner_id)
+    owner: Member | Household | Organisation | None
+    if kind is AccountKind.MEMBER:
+        owner = session.get(Member, owner_id)
+    elif kind is AccountKind.HOUSEHOLD:
+        owner = session.get(Household, owner_id)
+    else:
+        owner = session.get(Organisation, owner_id)
     if owner is None or owner.township_id != village.township_id:
         raise NotFound(kind.value, owner_id)
     if isinstance(owner, Member | Household) and owner.village_id != village.id:
@@ -792,25 +793,24 @@ def trial_balance(session: Session, village_id: uuid.UUID) -> TrialBalance:
     """Balances summed by account kind and category; per asset they must sum to zero."""
     if session.get(Book, village_id) is None:
         raise NotFound("village", village_id)
-    rows: list[Row[Any]] = list(
-        session.execute(
-            select(
-                Account.kind,
-                Account.category,
-                AccountBalance.asset,
-                func.count(),
-                func.sum(AccountBalance.posted),
-                func.sum(AccountBalance.pending_debits),
-                func.sum(AccountBalance.pending_credits),
-            )
-            .join(Account, Account.id == AccountBalance.account_id)
-            .where(AccountBalance.village_id == village_id)
-            .group_by(Account.kind, Account.category, AccountBalance.asset)
-            .order_by(AccountBalance.asset, Account.kind, Account.category)
-        ).all()
+    rows = session.execute(
+        select(
+            Account.kind,
+            Account.category,
+            AccountBalance.asset,
+            func.count(),
+            func.sum(AccountBalance.posted),
+            func.sum(AccountBalance.pending_debits),
+            func.sum(AccountBalance.pending_credits),
+        )
+        .join(Account, Account.id == AccountBalance.account_id)
+        .where(AccountBalance.village_id == village_id)
+        .group_by(Account.kind, Account.category, AccountBalance.asset)
+        .order_by(AccountBalance.asset, Account.kind, Account.category)
     )
     lines = [
-        TrialBalanceLine(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6])) for r in rows
+        TrialBalanceLine(kind, category, asset, int(count), int(posted), int(debits), int(credits))
+        for kind, category, asset, count, posted, debits, credits in rows
     ]
     totals: dict[str, Delta] = {}
     for line in lines:
