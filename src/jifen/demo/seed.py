@@ -7,17 +7,21 @@ a second run sees the township and stops."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from jifen.config import Settings
 from jifen.db import Database
 from jifen.kit.clock import utc_now
 from jifen.ledger import service as ledger
 from jifen.ledger.policy import AccountKind, Asset
-from jifen.models import Township, Village
+from jifen.models import Household, Member, Township, Village
 from jifen.tenancy import service as tenancy
 
 TOWNSHIP_CODE = "zhongzi"
@@ -38,6 +42,12 @@ XINHUA_HOUSEHOLDS = [
     ("03", "朱国庆户", [("朱国庆", True)]),
     ("04", "高淑芬户", [("高淑芬", True), ("罗建军", False)]),
 ]
+
+
+@dataclass(frozen=True)
+class Person:
+    member: Member
+    household: Household
 
 
 def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] = print) -> None:
@@ -67,7 +77,7 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
         )
         echo(f"[2/4] villages {qingquan.name}, {xinhua.name}")
 
-        people: dict[str, dict[str, object]] = {}
+        people: dict[str, Person] = {}
         for village, households in ((qingquan, QINGQUAN_HOUSEHOLDS), (xinhua, XINHUA_HOUSEHOLDS)):
             for number, household_name, members in households:
                 household = tenancy.create_household(
@@ -84,163 +94,169 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
                         now=now,
                         today=today,
                     )
-                    people[name] = {"member": member, "household": household, "village": village}
+                    people[name] = Person(member, household)
         household_count = len(QINGQUAN_HOUSEHOLDS) + len(XINHUA_HOUSEHOLDS)
         echo(f"[3/4] {len(people)} members in {household_count} households")
 
-        entries = _book_history(session, clock, qingquan, xinhua, people)
-        echo(f"[4/4] {entries} entries booked")
+        history = _History(session, clock)
+        history.book_qingquan(qingquan, people)
+        history.book_xinhua(xinhua, people)
+        echo(f"[4/4] {history.count} entries booked")
 
 
-def _account(
-    session,
-    village: Village,
-    kind: AccountKind,
-    owner=None,
-    asset=Asset.POINTS,  # type: ignore[no-untyped-def]
-    category: str = "main",
-):
-    account = ledger.find_account(
-        session,
-        village_id=village.id,
-        kind=kind,
-        owner_id=owner.id if owner else None,
-        asset=asset,
-        category=category,
-    )
-    assert account is not None
-    return account.id
+class _History:
+    """A few weeks of a village's life, booked through the ledger service."""
 
+    def __init__(self, session: Session, clock: ledger.Clock) -> None:
+        self.session = session
+        self.clock = clock
+        self.count = 0
 
-def _book_history(
-    session,
-    clock: ledger.Clock,
-    qingquan: Village,
-    xinhua: Village,  # type: ignore[no-untyped-def]
-    people: dict[str, dict[str, object]],
-) -> int:
-    count = 0
-    days_ago = lambda n: clock.now - timedelta(days=n)  # noqa: E731
+    def account(
+        self,
+        village: Village,
+        kind: AccountKind,
+        owner_id: uuid.UUID | None = None,
+        asset: Asset = Asset.POINTS,
+    ) -> uuid.UUID:
+        category = "general" if kind is AccountKind.ISSUANCE else "main"
+        account = ledger.find_account(
+            self.session,
+            village_id=village.id,
+            kind=kind,
+            owner_id=owner_id,
+            asset=asset,
+            category=category,
+        )
+        assert account is not None, "standard accounts are opened with the village"
+        return account.id
 
     def book(
+        self,
         village: Village,
         code: str,
-        lines: list[tuple[object, int]],
+        lines: list[tuple[uuid.UUID, int]],
         memo: str,
-        days: int,
-        **kwargs: object,
+        days_ago: int,
+        details: dict[str, Any] | None = None,
+        is_pending: bool = False,
     ) -> ledger.EntryView:
-        nonlocal count
-        count += 1
+        self.count += 1
         return ledger.book(
-            session,
+            self.session,
             village_id=village.id,
             code=code,
-            postings=[ledger.PostingInput(a, n) for a, n in lines],  # type: ignore[arg-type]
+            postings=[ledger.PostingInput(account_id, n) for account_id, n in lines],
             actor=ACTOR,
-            clock=clock,
+            clock=self.clock,
             memo=memo,
-            occurred_at=days_ago(days),
-            **kwargs,  # type: ignore[arg-type]
+            details=details,
+            occurred_at=self.clock.now - timedelta(days=days_ago),
+            is_pending=is_pending,
         )
 
-    # 清泉村: household points (一户一档); the member who acted is recorded in metadata.
-    q_issue = _account(session, qingquan, AccountKind.ISSUANCE, category="general")
-    q_shop = _account(session, qingquan, AccountKind.SUPERMARKET)
-    q_fund = _account(session, qingquan, AccountKind.FUND, asset=Asset.CNY)
-    q_funding = _account(session, qingquan, AccountKind.FUNDING, asset=Asset.CNY)
+    def book_qingquan(self, village: Village, people: dict[str, Person]) -> None:
+        """清泉村 keeps household points (一户一档); metadata names the member who acted."""
+        issue = self.account(village, AccountKind.ISSUANCE)
+        shop = self.account(village, AccountKind.SUPERMARKET)
+        fund = self.account(village, AccountKind.FUND, asset=Asset.CNY)
+        funding = self.account(village, AccountKind.FUNDING, asset=Asset.CNY)
 
-    def household_of(name: str):  # type: ignore[no-untyped-def]
-        return _account(session, qingquan, AccountKind.HOUSEHOLD, people[name]["household"])
+        def household(name: str) -> uuid.UUID:
+            return self.account(village, AccountKind.HOUSEHOLD, people[name].household.id)
 
-    book(
-        qingquan,
-        "fund_deposit",
-        [(q_funding, -200_000), (q_fund, 200_000)],
-        "村集体经济收入注资积分兑换基金 2000 元",
-        30,
-    )
-    for name, hours in (("王建国", 3), ("刘长春", 4), ("杨树林", 2), ("王小明", 3)):
-        points = hours * 2
-        book(
-            qingquan,
-            "labor_award",
-            [(q_issue, -points), (household_of(name), points)],
-            f"义务劳动 {hours} 小时 × 2 分/小时 = {points} 分",
-            20,
-            details={"member": name, "hours": hours, "project": "村道清扫"},
+        self.book(
+            village,
+            "fund_deposit",
+            [(funding, -200_000), (fund, 200_000)],
+            "村集体经济收入注资积分兑换基金 2000 元",
+            30,
         )
-    for name in ("李秀兰", "陈桂英", "赵凤霞", "周玉梅", "吴桂芳"):
-        book(
-            qingquan,
+        for name, hours in (("王建国", 3), ("刘长春", 4), ("杨树林", 2), ("王小明", 3)):
+            points = hours * 2
+            self.book(
+                village,
+                "labor_award",
+                [(issue, -points), (household(name), points)],
+                f"义务劳动 {hours} 小时 × 2 分/小时 = {points} 分",
+                20,
+                {"member": name, "hours": hours, "project": "村道清扫"},
+            )
+        for name in ("李秀兰", "陈桂英", "赵凤霞", "周玉梅", "吴桂芳"):
+            self.book(
+                village,
+                "waste_sorting_award",
+                [(issue, -1), (household(name), 1)],
+                "垃圾分类检查合格 +1",
+                14,
+                {"member": name},
+            )
+        duplicate = self.book(
+            village,
             "waste_sorting_award",
-            [(q_issue, -1), (household_of(name), 1)],
+            [(issue, -1), (household("吴桂芳"), 1)],
             "垃圾分类检查合格 +1",
             14,
-            details={"member": name},
+            {"member": "吴桂芳"},
         )
-    duplicate = book(
-        qingquan,
-        "waste_sorting_award",
-        [(q_issue, -1), (household_of("吴桂芳"), 1)],
-        "垃圾分类检查合格 +1",
-        14,
-        details={"member": "吴桂芳"},
-    )
-    ledger.reverse(
-        session, entry_id=duplicate.entry.id, actor=ACTOR, clock=clock, reason="网格员重复录入"
-    )
-    count += 1
-    book(
-        qingquan,
-        "redemption",
-        [(household_of("王建国"), -5), (q_shop, 5)],
-        "积分超市兑换: 卫生纸 ×1 (5 分)",
-        7,
-        details={"goods": [["卫生纸", 1, 5]]},
-    )
-    book(
-        qingquan,
-        "redemption",
-        [(household_of("刘长春"), -8), (q_shop, 8)],
-        "积分超市兑换: 洗衣粉 ×1 (8 分)",
-        5,
-        details={"goods": [["洗衣粉", 1, 8]]},
-    )
-    book(
-        qingquan,
-        "red_board_award",
-        [(q_issue, -10), (household_of("杨树林"), 10)],
-        "环境卫生红榜 (公示中, 7 天)",
-        2,
-        is_pending=True,
-        details={"board": "环境卫生红黑榜"},
-    )
-
-    # 新华村: individual points.
-    x_issue = _account(session, xinhua, AccountKind.ISSUANCE, category="general")
-    x_shop = _account(session, xinhua, AccountKind.SUPERMARKET)
-
-    def member_of(name: str):  # type: ignore[no-untyped-def]
-        return _account(session, xinhua, AccountKind.MEMBER, people[name]["member"])
-
-    for name in ("孙永红", "胡文斌", "林小燕", "高淑芬"):
-        book(
-            xinhua, "activity_award", [(x_issue, -5), (member_of(name), 5)], "参加村议事活动 +5", 10
+        ledger.reverse(
+            self.session,
+            entry_id=duplicate.entry.id,
+            actor=ACTOR,
+            clock=self.clock,
+            reason="网格员重复录入",
         )
-    book(
-        xinhua,
-        "volunteer_award",
-        [(x_issue, -10), (member_of("胡文斌"), 10)],
-        "参加志愿服务活动 +10",
-        6,
-    )
-    book(
-        xinhua,
-        "redemption",
-        [(member_of("胡文斌"), -5), (x_shop, 5)],
-        "积分超市兑换: 肥皂 ×1 (5 分)",
-        3,
-        details={"goods": [["肥皂", 1, 5]]},
-    )
-    return count
+        self.count += 1
+        self.book(
+            village,
+            "redemption",
+            [(household("王建国"), -5), (shop, 5)],
+            "积分超市兑换: 卫生纸 ×1 (5 分)",
+            7,
+            {"goods": [["卫生纸", 1, 5]]},
+        )
+        self.book(
+            village,
+            "redemption",
+            [(household("刘长春"), -8), (shop, 8)],
+            "积分超市兑换: 洗衣粉 ×1 (8 分)",
+            5,
+            {"goods": [["洗衣粉", 1, 8]]},
+        )
+        self.book(
+            village,
+            "red_board_award",
+            [(issue, -10), (household("杨树林"), 10)],
+            "环境卫生红榜 (公示中, 7 天)",
+            2,
+            {"board": "环境卫生红黑榜"},
+            is_pending=True,
+        )
+
+    def book_xinhua(self, village: Village, people: dict[str, Person]) -> None:
+        """新华村 keeps individual points."""
+        issue = self.account(village, AccountKind.ISSUANCE)
+        shop = self.account(village, AccountKind.SUPERMARKET)
+
+        def member(name: str) -> uuid.UUID:
+            return self.account(village, AccountKind.MEMBER, people[name].member.id)
+
+        for name in ("孙永红", "胡文斌", "林小燕", "高淑芬"):
+            self.book(
+                village, "activity_award", [(issue, -5), (member(name), 5)], "参加村议事活动 +5", 10
+            )
+        self.book(
+            village,
+            "volunteer_award",
+            [(issue, -10), (member("胡文斌"), 10)],
+            "参加志愿服务活动 +10",
+            6,
+        )
+        self.book(
+            village,
+            "redemption",
+            [(member("胡文斌"), -5), (shop, 5)],
+            "积分超市兑换: 肥皂 ×1 (5 分)",
+            3,
+            {"goods": [["肥皂", 1, 5]]},
+        )
