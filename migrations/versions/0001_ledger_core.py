@@ -127,7 +127,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("pending_entry_id", name=op.f("uq_entries_pending_entry_id")),
         sa.UniqueConstraint("reverses_entry_id", name=op.f("uq_entries_reverses_entry_id")),
         sa.UniqueConstraint(
-            "village_id", "idempotency_key", name=op.f("uq_entries_village_id_idempotency_key")
+            "village_id",
+            "actor",
+            "idempotency_key",
+            name=op.f("uq_entries_village_id_actor_idempotency_key"),
         ),
         sa.UniqueConstraint("village_id", "seq", name=op.f("uq_entries_village_id_seq")),
     )

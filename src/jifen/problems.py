@@ -16,12 +16,19 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from jifen.kit.pagination import CursorError
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:jifen:problem:"
 
 log = logging.getLogger(__name__)
 
-_HTTP_CODES = {405: "method_not_allowed", 415: "unsupported_media_type"}
+_HTTP_CODES = {
+    400: "malformed_request",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+}
 
 
 class Problem(Exception):
@@ -72,6 +79,12 @@ class AlreadyExists(Problem):
 class IdempotencyKeyReused(Problem):
     code = "idempotency_key_reused"
     title = "This Idempotency-Key was used for a different request"
+    status = 422
+
+
+class InvalidCursor(Problem):
+    code = "invalid_cursor"
+    title = "The pagination cursor is not valid"
     status = 422
 
 
@@ -137,6 +150,10 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return render(exc, request)
+
+    @app.exception_handler(CursorError)
+    async def _cursor(request: Request, exc: CursorError) -> JSONResponse:
+        return render(InvalidCursor(f"cursor {exc} is not one this list gave out"), request)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

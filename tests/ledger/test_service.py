@@ -11,6 +11,7 @@ import pytest
 from jifen.config import Settings
 from jifen.db import Database
 from jifen.kit.clock import utc_now
+from jifen.kit.pagination import CursorError
 from jifen.ledger import errors
 from jifen.ledger import service as ledger
 from jifen.ledger.policy import AccountKind, Asset
@@ -333,7 +334,7 @@ def test_statement_and_entry_list_paginate_newest_first(
         rest = ledger.list_entries(
             session, village_id=village.id, limit=5, cursor=entries.next_cursor
         )
-        with pytest.raises(errors.InvalidCursor):
+        with pytest.raises(CursorError):
             ledger.statement(session, acc["alice"].id, limit=3, cursor="not-a-cursor")
     assert seen == [(7, 28), (6, 21), (5, 15), (4, 10), (3, 6), (2, 3), (1, 1)]
     assert [v.entry.seq for v in entries.items + rest.items] == [7, 6, 5, 4, 3, 2, 1]

@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 from jifen.config import Settings
 from jifen.kit.clock import utc_now
 from jifen.ledger.service import Clock
+from jifen.problems import ValidationFailed
 
 ACTOR_HEADER = "X-Jifen-Actor"
+ACTOR_LENGTH_MAX = 200
 
 
 def get_session(request: Request) -> Session:
@@ -25,18 +27,26 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def actor_of(request: Request) -> str:
+    """Who is acting, as the caller names itself (until authentication arrives)."""
+    actor = request.headers.get(ACTOR_HEADER) or "anonymous"
+    if len(actor) > ACTOR_LENGTH_MAX:
+        message = f"{ACTOR_HEADER} must be at most {ACTOR_LENGTH_MAX} characters"
+        raise ValidationFailed(
+            message,
+            errors=[{"location": ["header", ACTOR_HEADER], "message": message, "type": "too_long"}],
+        )
+    return actor
+
+
 def get_actor(
-    x_jifen_actor: Annotated[
+    request: Request,
+    _header: Annotated[
         str | None,
-        Header(
-            alias=ACTOR_HEADER,
-            max_length=200,
-            description="Who is acting (recorded on every entry).",
-        ),
+        Header(alias=ACTOR_HEADER, description="Who is acting (recorded on every entry)."),
     ] = None,
 ) -> str:
-    # Until authentication arrives, the caller names itself; every entry records it.
-    return x_jifen_actor or "anonymous"
+    return actor_of(request)
 
 
 def get_clock(settings: Annotated[Settings, Depends(get_settings)]) -> Clock:

@@ -32,15 +32,18 @@ def request_hash(method: str, path: str, query: str, body: bytes) -> str:
     """Same request, same hash — whatever the JSON's key order or spacing."""
     try:
         normalised = canonical_json(json.loads(body)) if body else b""
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Not JSON the app could read either: the request will be refused on its own.
         normalised = body
     return sha256_hex(method.encode(), b" ", path.encode(), b"?", query.encode(), b"\n", normalised)
 
 
 def check_key(key: str, length_max: int) -> None:
     if not key or len(key) > length_max or not key.isprintable():
+        message = f"{HEADER} must be 1-{length_max} printable characters"
         raise ValidationFailed(
-            f"{HEADER} must be 1-{length_max} printable characters", header=HEADER
+            message,
+            errors=[{"location": ["header", HEADER], "message": message, "type": "value_error"}],
         )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from jifen.api import idempotency
-from jifen.api.deps import ACTOR_HEADER
+from jifen.api.deps import actor_of
 from jifen.db import Database
 from jifen.kit.clock import utc_now
 from jifen.models import IdempotencyRecord
@@ -84,7 +84,7 @@ async def _run_idempotent(
 ) -> Response:
     settings = request.app.state.settings
     idempotency.check_key(key, settings.idempotency_key_length_max)
-    principal = request.headers.get(ACTOR_HEADER) or "anonymous"
+    principal = actor_of(request)
     fingerprint = idempotency.request_hash(
         request.method, request.url.path, request.url.query, await request.body()
     )

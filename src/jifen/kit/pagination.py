@@ -5,14 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
-class InvalidCursor(ValueError):
-    pass
+SEQ_MAX = 2**62
+
+
+class CursorError(ValueError):
+    """A cursor this service did not give out (or one that was altered)."""
 
 
 def encode_cursor(position: dict[str, Any]) -> str:
@@ -25,10 +29,35 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise InvalidCursor(cursor) from exc
+        raise CursorError(cursor) from exc
     if not isinstance(value, dict):
-        raise InvalidCursor(cursor)
+        raise CursorError(cursor)
     return value
+
+
+def uuid_after(cursor: str | None) -> uuid.UUID | None:
+    """The id a keyset page ordered by id continues after."""
+    if cursor is None:
+        return None
+    value = decode_cursor(cursor).get("id")
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else _invalid(cursor)
+    except ValueError as exc:
+        raise CursorError(cursor) from exc
+
+
+def seq_before(cursor: str | None) -> int | None:
+    """The sequence number a newest-first page continues before."""
+    if cursor is None:
+        return None
+    value = decode_cursor(cursor).get("seq")
+    if type(value) is not int or not 0 < value <= SEQ_MAX:
+        _invalid(cursor)
+    return value
+
+
+def _invalid(cursor: str) -> Any:
+    raise CursorError(cursor)
 
 
 @dataclass(frozen=True)

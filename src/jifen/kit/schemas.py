@@ -3,17 +3,44 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 T = TypeVar("T")
 
 DETAILS_BYTES_MAX = 8192
 
 
+INSTANT_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+INSTANT_MAX = datetime(2999, 12, 31, tzinfo=UTC)
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 class Schema(BaseModel):
     model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+
+class InputSchema(Schema):
+    """A request body."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_has_no_nul(cls, value: object) -> object:
+        # PostgreSQL cannot store NUL in text, and no client has a reason to send it.
+        if _has_nul(value):
+            raise ValueError("text must not contain NUL characters")
+        return value
 
 
 class PageRead(Schema, Generic[T]):
@@ -24,12 +51,24 @@ class PageRead(Schema, Generic[T]):
 
 
 def _small_json(value: dict[str, Any]) -> dict[str, Any]:
-    size = len(json.dumps(value, ensure_ascii=False).encode())
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:  # NaN or Infinity: not JSON, and not storable everywhere
+        raise ValueError("metadata must not contain NaN or Infinity") from exc
+    size = len(text.encode())
     if size > DETAILS_BYTES_MAX:
         raise ValueError(f"metadata is {size} bytes; at most {DETAILS_BYTES_MAX} allowed")
     return value
 
 
+def _in_range(value: datetime) -> datetime:
+    if not INSTANT_MIN <= value <= INSTANT_MAX:
+        raise ValueError(f"must lie between {INSTANT_MIN.year} and {INSTANT_MAX.year}")
+    return value
+
+
 Details = Annotated[dict[str, Any], AfterValidator(_small_json)]
+# An instant with its UTC offset (a bare local time would be ambiguous), within sane years.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]

@@ -117,9 +117,3 @@ class InvalidAccount(Problem):
     code = "invalid_account"
     title = "The account's kind and owner do not fit together"
     status = 422
-
-
-class InvalidCursor(Problem):
-    code = "invalid_cursor"
-    title = "The pagination cursor is not valid"
-    status = 422

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, status
@@ -12,7 +11,7 @@ from jifen.api.deps import ActorDep, ClockDep, SessionDep
 from jifen.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from jifen.api.routing import UnitOfWorkRoute
 from jifen.kit.clock import as_utc
-from jifen.kit.schemas import PageRead
+from jifen.kit.schemas import Instant, PageRead
 from jifen.ledger import errors, service
 from jifen.ledger.policy import AccountKind
 from jifen.ledger.schemas import (
@@ -29,7 +28,13 @@ from jifen.ledger.schemas import (
     VerificationRead,
     VoidCreate,
 )
-from jifen.problems import AlreadyExists, IdempotencyKeyReused, NotFound, problem_responses
+from jifen.problems import (
+    AlreadyExists,
+    IdempotencyKeyReused,
+    InvalidCursor,
+    NotFound,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
 
@@ -101,7 +106,7 @@ def open_account(
     "/accounts",
     tags=["accounts"],
     summary="List accounts",
-    responses=problem_responses(errors.InvalidCursor),
+    responses=problem_responses(InvalidCursor),
 )
 def list_accounts(
     session: SessionDep,
@@ -156,9 +161,7 @@ def get_balance(account_id: uuid.UUID, session: SessionDep) -> BalanceRead:
     "entries included.",
     responses=problem_responses(NotFound),
 )
-def get_balance_as_of(
-    account_id: uuid.UUID, at: datetime, session: SessionDep
-) -> PostedBalanceRead:
+def get_balance_as_of(account_id: uuid.UUID, at: Instant, session: SessionDep) -> PostedBalanceRead:
     at = as_utc(at)
     return PostedBalanceRead(
         account_id=account_id, at=at, posted=service.posted_balance_as_of(session, account_id, at)
@@ -169,7 +172,7 @@ def get_balance_as_of(
     "/accounts/{account_id}/statement",
     tags=["accounts"],
     summary="Account statement, newest first",
-    responses=problem_responses(NotFound, errors.InvalidCursor),
+    responses=problem_responses(NotFound, InvalidCursor),
 )
 def get_statement(
     account_id: uuid.UUID, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
@@ -196,6 +199,8 @@ def create_entry(
     clock: ClockDep,
     idempotency_key: IdempotencyKey = None,
 ) -> EntryRead:
+    # UnitOfWorkRoute answers a retry from its stored response; the key is also kept on the
+    # entry, so the entry itself can never be booked twice by the same actor.
     view = service.book(
         session,
         village_id=body.village_id,
@@ -217,7 +222,7 @@ def create_entry(
     "/entries",
     tags=["entries"],
     summary="A village's entries, newest first",
-    responses=problem_responses(NotFound, errors.InvalidCursor),
+    responses=problem_responses(NotFound, InvalidCursor),
 )
 def list_entries(
     village_id: uuid.UUID, session: SessionDep, limit: Limit = 50, cursor: Cursor = None

@@ -8,12 +8,15 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, StrictInt
 
-from jifen.kit.schemas import Details, Schema
+from jifen.kit.schemas import Details, InputSchema, Instant, Schema
 from jifen.ledger import service
 from jifen.ledger.policy import AccountKind, Asset, Effect
 
+# The widest balance floor a request may set (amounts are bounded by the booking limit).
+AMOUNT_ABS_MAX = 10**15
 
-class AccountCreate(Schema):
+
+class AccountCreate(InputSchema):
     village_id: uuid.UUID
     kind: AccountKind
     asset: Asset = Asset.POINTS
@@ -24,6 +27,8 @@ class AccountCreate(Schema):
     name: str | None = Field(default=None, max_length=200)
     balance_floor: StrictInt | None = Field(
         default=None,
+        ge=-AMOUNT_ABS_MAX,
+        le=AMOUNT_ABS_MAX,
         description="Lowest available balance spending may leave. Omit for the kind's "
         "default: 0 for member, household, organisation and fund accounts, none otherwise.",
     )
@@ -92,7 +97,7 @@ class StatementRead(Schema):
     next_cursor: str | None
 
 
-class PostingCreate(Schema):
+class PostingCreate(InputSchema):
     account_id: uuid.UUID
     amount: StrictInt = Field(
         description="Integer points (POINTS) or fen (CNY); positive credits the account, "
@@ -101,7 +106,7 @@ class PostingCreate(Schema):
     )
 
 
-class EntryCreate(Schema):
+class EntryCreate(InputSchema):
     village_id: uuid.UUID
     code: str = Field(
         min_length=2, max_length=64, description="Why the entry exists", examples=["labor_award"]
@@ -111,8 +116,9 @@ class EntryCreate(Schema):
     )
     memo: str = Field(default="", max_length=500, examples=["义务劳动 3 小时 × 2 分/小时 = 6 分"])
     metadata: Details = Field(default_factory=dict)
-    occurred_at: datetime | None = Field(
-        default=None, description="When it happened (effective time); defaults to now"
+    occurred_at: Instant | None = Field(
+        default=None,
+        description="When it happened (effective time), with its UTC offset; defaults to now",
     )
     is_pending: bool = Field(
         default=False,
@@ -144,12 +150,12 @@ class EntryCreate(Schema):
     )
 
 
-class ReversalCreate(Schema):
+class ReversalCreate(InputSchema):
     reason: str = Field(min_length=1, max_length=500, examples=["录入错误：重复记录"])
     metadata: Details = Field(default_factory=dict)
 
 
-class VoidCreate(Schema):
+class VoidCreate(InputSchema):
     reason: str = Field(default="", max_length=500, examples=["公示期内异议成立"])
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from jifen.config import Settings
 from jifen.kit.clock import local_date
 from jifen.kit.ids import new_id
-from jifen.kit.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from jifen.kit.pagination import Page, encode_cursor, seq_before, uuid_after
 from jifen.ledger import errors, writer
 from jifen.ledger.chain import EntryRecord, PostingRecord, entry_hash
 from jifen.ledger.policy import (
@@ -187,15 +187,6 @@ def find_account(
     ).scalar_one_or_none()
 
 
-def _after(cursor: str | None, key: str) -> Any:
-    if cursor is None:
-        return None
-    try:
-        return decode_cursor(cursor)[key]
-    except (InvalidCursor, KeyError) as exc:
-        raise errors.InvalidCursor(f"cursor {cursor!r} is not one this list gave out") from exc
-
-
 def list_accounts(
     session: Session,
     *,
@@ -217,9 +208,9 @@ def list_accounts(
     ):
         if value is not None:
             query = query.where(column == value)
-    after = _after(cursor, "id")
+    after = uuid_after(cursor)
     if after is not None:
-        query = query.where(Account.id > uuid.UUID(after))
+        query = query.where(Account.id > after)
     rows = list(session.execute(query).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
@@ -316,9 +307,9 @@ def statement(
         .order_by(Posting.seq.desc())
         .limit(limit + 1)
     )
-    before = _after(cursor, "seq")
+    before = seq_before(cursor)
     if before is not None:
-        query = query.where(Posting.seq < int(before))
+        query = query.where(Posting.seq < before)
     lines = [StatementLine(*row) for row in session.execute(query)]
     more = len(lines) > limit
     lines = lines[:limit]
@@ -408,7 +399,7 @@ def book(
     )
     head = writer.lock_books(session, village_id)
     if idempotency_key is not None:
-        existing = _find_by_key(session, village_id, idempotency_key)
+        existing = _find_by_key(session, village_id, actor, idempotency_key)
         if existing is not None:
             if not _same_request(existing, draft):
                 raise IdempotencyKeyReused(
@@ -581,9 +572,13 @@ def _load_entry(session: Session, entry_id: uuid.UUID) -> EntryRecord:
     return _records(session, [row])[0]
 
 
-def _find_by_key(session: Session, village_id: uuid.UUID, key: str) -> EntryRecord | None:
+def _find_by_key(
+    session: Session, village_id: uuid.UUID, actor: str, key: str
+) -> EntryRecord | None:
     row = session.execute(
-        select(Entry).where(Entry.village_id == village_id, Entry.idempotency_key == key)
+        select(Entry).where(
+            Entry.village_id == village_id, Entry.actor == actor, Entry.idempotency_key == key
+        )
     ).scalar_one_or_none()
     return _records(session, [row])[0] if row is not None else None
 
@@ -635,9 +630,9 @@ def list_entries(
         .order_by(Entry.seq.desc())
         .limit(limit + 1)
     )
-    before = _after(cursor, "seq")
+    before = seq_before(cursor)
     if before is not None:
-        query = query.where(Entry.seq < int(before))
+        query = query.where(Entry.seq < before)
     rows = list(session.execute(query).scalars())
     more = len(rows) > limit
     rows = rows[:limit]

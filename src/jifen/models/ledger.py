@@ -119,7 +119,8 @@ class Entry(Base):
             ["village_id", "township_id"], ["villages.id", "villages.township_id"]
         ),
         UniqueConstraint("village_id", "seq"),
-        UniqueConstraint("village_id", "idempotency_key"),
+        # An idempotency key belongs to whoever acts: two actors never share one.
+        UniqueConstraint("village_id", "actor", "idempotency_key"),
         UniqueConstraint("id", "village_id"),
         CheckConstraint("seq >= 1", name="seq_positive"),
         CheckConstraint("posting_count >= 2", name="two_postings"),

@@ -13,7 +13,13 @@ from jifen.api.routing import UnitOfWorkRoute
 from jifen.kit.schemas import PageRead
 from jifen.ledger import errors as ledger_errors
 from jifen.ledger.schemas import EntryRead
-from jifen.problems import AlreadyExists, IdempotencyKeyReused, NotFound, problem_responses
+from jifen.problems import (
+    AlreadyExists,
+    IdempotencyKeyReused,
+    InvalidCursor,
+    NotFound,
+    problem_responses,
+)
 from jifen.tenancy import errors, service
 from jifen.tenancy.schemas import (
     HouseholdCreate,
@@ -42,7 +48,7 @@ Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
 Cursor = Annotated[str | None, Query(max_length=500)]
 IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, max_length=255)]
 _CREATE = (NotFound, AlreadyExists, IdempotencyKeyReused)
-_LIST = (ledger_errors.InvalidCursor,)
+_LIST = (InvalidCursor,)
 
 
 # --- townships -------------------------------------------------------------------------

@@ -8,16 +8,16 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from jifen.kit.schemas import Code, Name, Schema
+from jifen.kit.schemas import Code, InputSchema, Name, Schema
 from jifen.ledger.schemas import EntryRead
 
 
-class TownshipCreate(Schema):
+class TownshipCreate(InputSchema):
     code: Code = Field(examples=["zhongzi"])
     name: Name = Field(examples=["中子镇"])
 
 
-class TownshipUpdate(Schema):
+class TownshipUpdate(InputSchema):
     name: Name | None = None
 
 
@@ -28,7 +28,7 @@ class TownshipRead(Schema):
     created_at: datetime
 
 
-class VillageCreate(Schema):
+class VillageCreate(InputSchema):
     township_id: uuid.UUID
     code: Code = Field(examples=["qingquan"])
     name: Name = Field(examples=["清泉村"])
@@ -41,7 +41,7 @@ class VillageCreate(Schema):
     )
 
 
-class VillageUpdate(Schema):
+class VillageUpdate(InputSchema):
     name: Name | None = None
     allow_below_floor_codes: list[str] | None = Field(default=None, max_length=50)
 
@@ -55,7 +55,7 @@ class VillageRead(Schema):
     created_at: datetime
 
 
-class HouseholdCreate(Schema):
+class HouseholdCreate(InputSchema):
     village_id: uuid.UUID
     number: Code = Field(description="户号 or 门牌号", examples=["3-12"])
     name: Name = Field(description="户名", examples=["王建国户"])
@@ -71,7 +71,7 @@ class HouseholdRead(Schema):
     created_at: datetime
 
 
-class MemberCreate(Schema):
+class MemberCreate(InputSchema):
     village_id: uuid.UUID
     name: Name = Field(examples=["王建国"])
     phone: str | None = Field(default=None, max_length=32)
@@ -83,7 +83,7 @@ class MemberCreate(Schema):
     is_head: bool = False
 
 
-class MemberUpdate(Schema):
+class MemberUpdate(InputSchema):
     name: Name | None = None
     phone: str | None = Field(default=None, max_length=32)
 
@@ -106,12 +106,12 @@ class DeactivationReason(StrEnum):
     OTHER = "other"
 
 
-class MemberDeactivation(Schema):
+class MemberDeactivation(InputSchema):
     on: date = Field(description="Last day entries may be dated on")
     reason: DeactivationReason
 
 
-class MemberMove(Schema):
+class MemberMove(InputSchema):
     household_id: uuid.UUID
     on: date
     is_head: bool = False
@@ -126,7 +126,7 @@ class MembershipRead(Schema):
     is_head: bool
 
 
-class HouseholdSplitCreate(Schema):
+class HouseholdSplitCreate(InputSchema):
     number: Code
     name: Name
     member_ids: list[uuid.UUID] = Field(min_length=1, max_length=50)
@@ -152,7 +152,7 @@ class OrganisationKind(StrEnum):
     SOCIAL_GROUP = "social_group"
 
 
-class OrganisationCreate(Schema):
+class OrganisationCreate(InputSchema):
     township_id: uuid.UUID
     name: Name = Field(examples=["中子镇惠民超市"])
     kind: OrganisationKind

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jifen.kit.ids import new_id
-from jifen.kit.pagination import Page, decode_cursor, encode_cursor
+from jifen.kit.pagination import Page, encode_cursor, uuid_after
 from jifen.ledger import errors as ledger_errors
 from jifen.ledger import service as ledger
 from jifen.ledger.policy import AccountKind
@@ -51,11 +51,8 @@ def _insert_unique(session: Session, row: Any, what: str) -> None:
 
 def _page(session: Session, query: Any, model: Any, limit: int, cursor: str | None) -> Page[Any]:
     query = query.order_by(model.id).limit(limit + 1)
-    if cursor is not None:
-        try:
-            after = uuid.UUID(decode_cursor(cursor)["id"])
-        except (ValueError, KeyError) as exc:
-            raise ledger_errors.InvalidCursor(f"cursor {cursor!r} is not valid") from exc
+    after = uuid_after(cursor)
+    if after is not None:
         query = query.where(model.id > after)
     rows = list(session.execute(query).scalars())
     more = len(rows) > limit
