@@ -11,7 +11,8 @@ WRITER = SRC / "ledger" / "writer.py"
 FORBIDDEN = re.compile(
     r"\b(insert|update|delete)\(\s*(Entry|Posting|AccountBalance|Book)\b"
     r"|\b(Entry|Posting|AccountBalance|Book)\(\s*[a-z_]+="
-    r"|\b(INSERT INTO|UPDATE|DELETE FROM)\s+(entries|postings|account_balances|books)\b",
+    r"|\b(INSERT INTO|UPDATE|DELETE FROM)\s+(entries|postings|account_balances|books)\b"
+    r"|\b(Entry|Posting|AccountBalance|Book)\.__table__",
     re.IGNORECASE,
 )
 
@@ -31,4 +32,5 @@ def test_the_pattern_catches_a_write() -> None:
     assert FORBIDDEN.search("session.execute(insert(Posting), rows)")
     assert FORBIDDEN.search("session.add(AccountBalance(account_id=x))")
     assert FORBIDDEN.search('conn.execute(text("UPDATE account_balances SET posted = 0"))')
+    assert FORBIDDEN.search("insert(cast(Table, Posting.__table__))")
     assert not FORBIDDEN.search("select(Entry).where(Entry.id == x)")

@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from jifen.kit.ids import new_id
@@ -43,6 +43,54 @@ from jifen.models import (
     Village,
 )
 from jifen.problems import NotFound
+
+# The booking path runs these statements for every entry: they are built once, on the
+# tables (Core, not the ORM), with bound parameters, so SQLAlchemy's compiled cache serves
+# them and no per-call statement construction happens.
+_books = cast(Table, Book.__table__)
+_accounts = cast(Table, Account.__table__)
+_balances = cast(Table, AccountBalance.__table__)
+_members = cast(Table, Member.__table__)
+
+_LOCK_BOOKS = (
+    select(_books.c.village_id, _books.c.township_id, _books.c.last_seq, _books.c.last_hash)
+    .where(_books.c.village_id == bindparam("village_id"))
+    .with_for_update()
+)
+_LOCK_ACCOUNTS = (
+    select(
+        _accounts.c.id,
+        _accounts.c.village_id,
+        _accounts.c.asset,
+        _accounts.c.balance_floor,
+        _balances.c.posted,
+        _balances.c.pending_debits,
+        _balances.c.pending_credits,
+        _members.c.deactivated_on,
+    )
+    .join(_balances, _balances.c.account_id == _accounts.c.id)
+    .outerjoin(_members, _members.c.id == _accounts.c.member_id)
+    .where(_accounts.c.id.in_(bindparam("account_ids", expanding=True)))
+    .order_by(_accounts.c.id)
+    .with_for_update(of=_balances)
+)
+_INSERT_POSTINGS = insert(cast(Table, Posting.__table__))
+_INSERT_ENTRY = insert(cast(Table, Entry.__table__))
+_UPDATE_BALANCE = (
+    update(_balances)
+    .where(_balances.c.account_id == bindparam("b_account_id"))
+    .values(
+        posted=bindparam("b_posted"),
+        pending_debits=bindparam("b_pending_debits"),
+        pending_credits=bindparam("b_pending_credits"),
+        last_seq=bindparam("b_last_seq"),
+    )
+)
+_ADVANCE_BOOKS = (
+    update(_books)
+    .where(_books.c.village_id == bindparam("b_village_id"))
+    .values(last_seq=bindparam("b_last_seq"), last_hash=bindparam("b_last_hash"))
+)
 
 
 @dataclass(frozen=True)
@@ -79,11 +127,7 @@ class Limits:
 
 
 def lock_books(session: Session, village_id: uuid.UUID) -> BooksHead:
-    row = session.execute(
-        select(Book.village_id, Book.township_id, Book.last_seq, Book.last_hash)
-        .where(Book.village_id == village_id)
-        .with_for_update()
-    ).one_or_none()
+    row = session.connection().execute(_LOCK_BOOKS, {"village_id": village_id}).one_or_none()
     if row is None:
         raise NotFound("village", village_id)
     return BooksHead(*row)
@@ -92,23 +136,7 @@ def lock_books(session: Session, village_id: uuid.UUID) -> BooksHead:
 def _lock_accounts(
     session: Session, account_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, AccountState]:
-    rows = session.execute(
-        select(
-            Account.id,
-            Account.village_id,
-            Account.asset,
-            Account.balance_floor,
-            AccountBalance.posted,
-            AccountBalance.pending_debits,
-            AccountBalance.pending_credits,
-            Member.deactivated_on,
-        )
-        .join(AccountBalance, AccountBalance.account_id == Account.id)
-        .outerjoin(Member, Member.id == Account.member_id)
-        .where(Account.id.in_(sorted(account_ids)))
-        .order_by(Account.id)
-        .with_for_update(of=AccountBalance)
-    ).all()
+    rows = session.connection().execute(_LOCK_ACCOUNTS, {"account_ids": sorted(account_ids)}).all()
     return {
         row[0]: AccountState(
             id=row[0],
@@ -204,11 +232,11 @@ def write(
         )
         balance_rows.append(
             {
-                "account_id": line.account_id,
-                "posted": posted_after,
-                "pending_debits": state.pending_debits + delta.pending_debits,
-                "pending_credits": state.pending_credits + delta.pending_credits,
-                "last_seq": seq,
+                "b_account_id": line.account_id,
+                "b_posted": posted_after,
+                "b_pending_debits": state.pending_debits + delta.pending_debits,
+                "b_pending_credits": state.pending_credits + delta.pending_credits,
+                "b_last_seq": seq,
             }
         )
     unhashed = EntryRecord(
@@ -234,8 +262,9 @@ def write(
     entry = replace(unhashed, hash=entry_hash(unhashed))
 
     # Postings first: the entry's insert trigger checks that they are complete and balanced.
-    session.execute(
-        insert(Posting),
+    connection = session.connection()
+    connection.execute(
+        _INSERT_POSTINGS,
         [
             {
                 "entry_id": entry.id,
@@ -253,33 +282,33 @@ def write(
             for p in entry.postings
         ],
     )
-    session.execute(
-        insert(Entry).values(
-            id=entry.id,
-            township_id=entry.township_id,
-            village_id=entry.village_id,
-            seq=seq,
-            code=entry.code,
-            memo=entry.memo,
-            details=entry.details,
-            actor=entry.actor,
-            occurred_at=occurred_at,
-            recorded_at=now,
-            is_pending=entry.is_pending,
-            allow_below_floor=entry.allow_below_floor,
-            pending_entry_id=entry.pending_entry_id,
-            reverses_entry_id=entry.reverses_entry_id,
-            idempotency_key=entry.idempotency_key,
-            posting_count=len(entry.postings),
-            prev_hash=entry.prev_hash,
-            hash=entry.hash,
-        )
+    connection.execute(
+        _INSERT_ENTRY,
+        {
+            "id": entry.id,
+            "township_id": entry.township_id,
+            "village_id": entry.village_id,
+            "seq": seq,
+            "code": entry.code,
+            "memo": entry.memo,
+            "metadata": entry.details,
+            "actor": entry.actor,
+            "occurred_at": occurred_at,
+            "recorded_at": now,
+            "is_pending": entry.is_pending,
+            "allow_below_floor": entry.allow_below_floor,
+            "pending_entry_id": entry.pending_entry_id,
+            "reverses_entry_id": entry.reverses_entry_id,
+            "idempotency_key": entry.idempotency_key,
+            "posting_count": len(entry.postings),
+            "prev_hash": entry.prev_hash,
+            "hash": entry.hash,
+        },
     )
-    session.execute(update(AccountBalance), balance_rows)
-    session.execute(
-        update(Book)
-        .where(Book.village_id == head.village_id)
-        .values(last_seq=seq, last_hash=entry.hash)
+    connection.execute(_UPDATE_BALANCE, balance_rows)
+    connection.execute(
+        _ADVANCE_BOOKS,
+        {"b_village_id": head.village_id, "b_last_seq": seq, "b_last_hash": entry.hash},
     )
     return entry
 
