@@ -1,13 +1,16 @@
 """Engines, sessions and the unit of work.
 
-On SQLite a write unit of work starts with BEGIN IMMEDIATE, so writers queue on the
-database lock (busy timeout) instead of failing when a read snapshot turns stale; reads
-start with a plain BEGIN and run beside the writer thanks to WAL. On PostgreSQL both are
-the same engine and concurrency is handled by row locks in the ledger.
+On SQLite a write unit of work starts with BEGIN IMMEDIATE, so writers never fail when a
+read snapshot turns stale; reads start with a plain BEGIN and run beside the writer
+thanks to WAL. Writers of one process first queue on an in-process lock, held from BEGIN
+until the connection goes back to the pool: waiting on SQLite's busy handler instead
+would sleep in steps of up to 100 ms. Writers in other processes still meet the busy
+timeout. On PostgreSQL both engines are one and the ledger's row locks do the work.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,7 +23,9 @@ from jifen.config import Settings
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def _sqlite_engine(settings: Settings, begin: str) -> Engine:
+def _sqlite_engine(
+    settings: Settings, begin: str, write_lock: threading.Lock | None = None
+) -> Engine:
     in_memory = make_url(settings.database_url).database in (None, "", ":memory:")
     engine = create_engine(
         settings.database_url,
@@ -41,7 +46,21 @@ def _sqlite_engine(settings: Settings, begin: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
+        if write_lock is not None and write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            connection.info["holds_write_lock"] = True
+        try:
+            connection.exec_driver_sql(begin)
+        except BaseException:
+            _release(connection.info)
+            raise
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _release(record.info)
+
+    def _release(info: dict[str, Any]) -> None:
+        if write_lock is not None and info.pop("holds_write_lock", False):
+            write_lock.release()
 
     return engine
 
@@ -53,7 +72,7 @@ class Database:
         self.settings = settings
         if settings.is_sqlite:
             self.read_engine = _sqlite_engine(settings, "BEGIN")
-            self.write_engine = _sqlite_engine(settings, "BEGIN IMMEDIATE")
+            self.write_engine = _sqlite_engine(settings, "BEGIN IMMEDIATE", threading.Lock())
         else:
             self.read_engine = self.write_engine = create_engine(
                 settings.database_url, pool_size=10, max_overflow=30, pool_pre_ping=True

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the request's session, the acting principal, the clock."""
+"""FastAPI dependencies: the request's session, the acting principal, the clock.
+
+They do no I/O, so they are async: FastAPI runs them on the event loop instead of
+sending each to the thread pool.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +20,13 @@ ACTOR_HEADER = "X-Jifen-Actor"
 ACTOR_LENGTH_MAX = 200
 
 
-def get_session(request: Request) -> Session:
+async def get_session(request: Request) -> Session:
     """The session of the request's unit of work (opened by UnitOfWorkRoute)."""
     session: Session = request.state.session
     return session
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -39,7 +43,7 @@ def actor_of(request: Request) -> str:
     return actor
 
 
-def get_actor(
+async def get_actor(
     request: Request,
     _header: Annotated[
         str | None,
@@ -49,7 +53,7 @@ def get_actor(
     return actor_of(request)
 
 
-def get_clock(settings: Annotated[Settings, Depends(get_settings)]) -> Clock:
+async def get_clock(settings: Annotated[Settings, Depends(get_settings)]) -> Clock:
     return Clock(now=utc_now(), settings=settings)
 
 
