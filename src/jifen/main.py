@@ -40,8 +40,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = database or Database(settings)
     install_handlers(app)
-    app.include_router(tenancy_router)
     app.include_router(ledger_router)
+    app.include_router(tenancy_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -1,13 +1,26 @@
-"""UnitOfWorkRoute: one database transaction per request, committed before the response
-leaves, rolled back on any error; and Idempotency-Key handling for POST."""
+"""UnitOfWorkRoute: one database transaction per request, and Idempotency-Key for POST.
+
+The transaction commits in the endpoint's own worker thread, right after the endpoint
+returns, and before any response leaves: the locks a booking takes (SQLite's write lock,
+PostgreSQL's row locks) are held for the service call and the commit only, not while the
+event loop serialises the response. Any error rolls everything back.
+
+With an Idempotency-Key, the response body is serialised in that same thread and stored
+in the same transaction; the first answer and every replay are those very bytes.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pydantic import TypeAdapter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +35,56 @@ from jifen.problems import PROBLEM_MEDIA_TYPE
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+@dataclass
+class _Keyed:
+    """What an Idempotency-Key request stores, and the body it answered with."""
+
+    principal: str
+    key: str
+    fingerprint: str
+    method: str
+    path: str
+    body: bytes | None = None
+
+
+@dataclass
+class _Unit:
+    session: Session
+    keyed: _Keyed | None = None
+
+
+# The request's unit of work, seen by the endpoint wrapper in its worker thread (the
+# thread pool runs each call in a copy of the caller's context).
+_current: ContextVar[_Unit] = ContextVar("jifen_unit_of_work")
+
+
 class UnitOfWorkRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if inspect.iscoroutinefunction(endpoint):
+            raise TypeError(f"{endpoint.__name__}: database endpoints are plain functions")
+        super().__init__(path, self._committing(endpoint), **kwargs)
+
+    def _committing(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(endpoint)
+        def run_and_commit(*args: Any, **kwargs: Any) -> Any:
+            result = endpoint(*args, **kwargs)
+            unit = _current.get()
+            if unit.keyed is not None:
+                unit.keyed.body = self._serialise(result)
+                _store(unit.session, unit.keyed, self.status_code or 200)
+            unit.session.commit()
+            unit.session.close()
+            return result
+
+        return run_and_commit
+
+    @functools.cached_property
+    def _adapter(self) -> TypeAdapter[Any]:
+        return TypeAdapter(self.response_model)
+
+    def _serialise(self, result: Any) -> bytes:
+        return self._adapter.dump_json(result, by_alias=True)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         methods = self.methods or set()
@@ -33,8 +95,8 @@ class UnitOfWorkRoute(APIRoute):
             db: Database = request.app.state.db
             key = request.headers.get(idempotency.HEADER) if is_post else None
             if key is None:
-                return await _run(db, request, handler, is_write)
-            return await _run_idempotent(db, request, handler, key)
+                return await _run(db, request, handler, is_write, keyed=None)
+            return await _run_idempotent(db, request, handler, key, self.status_code or 200)
 
         return route_handler
 
@@ -44,29 +106,19 @@ async def _run(
     request: Request,
     handler: Callable[[Request], Coroutine[Any, Any, Response]],
     is_write: bool,
-    before_commit: Callable[[Session, Response], None] | None = None,
+    keyed: _Keyed | None,
 ) -> Response:
     session = db.session(write=is_write)
     request.state.session = session
+    token = _current.set(_Unit(session, keyed))
     try:
-        response = await handler(request)
+        return await handler(request)
     except BaseException:
+        # Harmless after a commit; undoes everything before one.
         await run_in_threadpool(_discard, session)
         raise
-
-    def _finish() -> None:
-        try:
-            if before_commit is not None and response.status_code < 300:
-                before_commit(session, response)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-
-    await run_in_threadpool(_finish)
-    return response
+    finally:
+        _current.reset(token)
 
 
 def _discard(session: Session) -> None:
@@ -76,58 +128,67 @@ def _discard(session: Session) -> None:
         session.close()
 
 
+def _store(session: Session, keyed: _Keyed, status_code: int) -> None:
+    assert keyed.body is not None
+    session.add(
+        IdempotencyRecord(
+            principal=keyed.principal,
+            key=keyed.key,
+            method=keyed.method,
+            path=keyed.path,
+            request_hash=keyed.fingerprint,
+            status_code=status_code,
+            response_body=keyed.body,
+            created_at=utc_now(),
+        )
+    )
+    session.flush()
+
+
 async def _run_idempotent(
     db: Database,
     request: Request,
     handler: Callable[[Request], Coroutine[Any, Any, Response]],
     key: str,
+    status_code: int,
 ) -> Response:
     settings = request.app.state.settings
     idempotency.check_key(key, settings.idempotency_key_length_max)
-    principal = actor_of(request)
-    fingerprint = idempotency.request_hash(
-        request.method, request.url.path, request.url.query, await request.body()
+    keyed = _Keyed(
+        principal=actor_of(request),
+        key=key,
+        fingerprint=idempotency.request_hash(
+            request.method, request.url.path, request.url.query, await request.body()
+        ),
+        method=request.method,
+        path=request.url.path,
     )
 
     def _lookup() -> idempotency.Stored | None:
         with db.unit_of_work(write=False) as session:
             return idempotency.lookup(
-                session, principal=principal, key=key, fingerprint=fingerprint
+                session, principal=keyed.principal, key=key, fingerprint=keyed.fingerprint
             )
-
-    def _store(session: Session, response: Response) -> None:
-        session.add(
-            IdempotencyRecord(
-                principal=principal,
-                key=key,
-                method=request.method,
-                path=request.url.path,
-                request_hash=fingerprint,
-                status_code=response.status_code,
-                response_body=bytes(response.body),
-                created_at=utc_now(),
-            )
-        )
-        session.flush()
 
     stored = await run_in_threadpool(_lookup)
-    if stored is None:
-        try:
-            return await _run(db, request, handler, True, before_commit=_store)
-        except IntegrityError:
-            # Another request with the same key committed first: everything this one did
-            # was rolled back, and it answers as the first did.
-            stored = await run_in_threadpool(_lookup)
-            if stored is None:
-                raise
-    return _replay(stored)
+    if stored is not None:
+        return _answer(stored, replayed=True)
+    try:
+        await _run(db, request, handler, True, keyed)
+    except IntegrityError:
+        # Another request with the same key committed first: everything this one did
+        # was rolled back, and it answers as the first did.
+        stored = await run_in_threadpool(_lookup)
+        if stored is None:
+            raise
+        return _answer(stored, replayed=True)
+    assert keyed.body is not None
+    return _answer(idempotency.Stored(status_code, keyed.body), replayed=False)
 
 
-def _replay(stored: idempotency.Stored) -> Response:
+def _answer(stored: idempotency.Stored, *, replayed: bool) -> Response:
     media_type = PROBLEM_MEDIA_TYPE if stored.status_code >= 400 else "application/json"
+    headers = {idempotency.REPLAYED_HEADER: "true"} if replayed else None
     return Response(
-        content=stored.body,
-        status_code=stored.status_code,
-        media_type=media_type,
-        headers={idempotency.REPLAYED_HEADER: "true"},
+        content=stored.body, status_code=stored.status_code, media_type=media_type, headers=headers
     )
