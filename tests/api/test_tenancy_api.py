@@ -546,3 +546,13 @@ def test_split_refusals(client: TestClient, village: Village) -> None:
         ok(client.get(f"/v1/households/{household_id}"))["number"],
         "taken",
     }
+
+
+def test_member_leaves_household(client: TestClient, village: Village) -> None:
+    household = create_household(client, village.id)
+    member = create_member(client, village.id, household_id=household["id"], joined_on="2024-01-01")
+    left = ok(client.post(f"/v1/members/{member['id']}/departures", json={"on": "2024-09-01"}))
+    assert (left["household_id"], left["left_on"]) == (household["id"], "2024-09-01")
+    assert ok(client.get(f"/v1/households/{household['id']}/members")) == []
+    again = client.post(f"/v1/members/{member['id']}/departures", json={"on": "2024-10-01"})
+    problem(again, 409, "member_not_in_household")

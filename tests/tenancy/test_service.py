@@ -66,6 +66,34 @@ def test_moves_are_refused_across_villages_and_back_in_time(db: Database) -> Non
         )
 
 
+def test_a_member_leaves_and_joins_again(db: Database) -> None:
+    with db.unit_of_work() as session:
+        village = make_village(session)
+        household = make_household(session, village)
+        member = make_member(session, village, household_id=household.id, joined_on=D0)
+        tenancy.leave_household(session, member.id, on=D0 + timedelta(days=3))
+        assert tenancy.current_membership(session, member.id) is None
+        assert tenancy.household_members(session, household.id) == []
+        tenancy.move_member(
+            session,
+            member.id,
+            household_id=household.id,
+            on=D0 + timedelta(days=40),
+            is_head=False,
+            now=household.created_at,
+        )
+        assert [(m.joined_on, m.left_on) for m in tenancy.memberships(session, member.id)] == [
+            (D0, D0 + timedelta(days=3)),
+            (D0 + timedelta(days=40), None),
+        ]
+    with pytest.raises(errors.InvalidDate), db.unit_of_work() as session:
+        tenancy.leave_household(session, member.id, on=D0)
+    with db.unit_of_work() as session:
+        tenancy.leave_household(session, member.id, on=D0 + timedelta(days=41))
+    with pytest.raises(errors.MemberNotInHousehold), db.unit_of_work() as session:
+        tenancy.leave_household(session, member.id, on=D0 + timedelta(days=50))
+
+
 def test_deactivation_closes_membership_and_is_final(db: Database) -> None:
     with db.unit_of_work() as session:
         village = make_village(session)

@@ -28,6 +28,7 @@ from jifen.tenancy.schemas import (
     HouseholdSplitRead,
     MemberCreate,
     MemberDeactivation,
+    MemberDeparture,
     MemberMove,
     MemberRead,
     MembershipRead,
@@ -375,6 +376,23 @@ def move_member(
         now=clock.now,
     )
     return MembershipRead.model_validate(membership)
+
+
+@router.post(
+    "/members/{member_id}/departures",
+    tags=["tenancy"],
+    summary="A member leaves their household (and joins none)",
+    responses=problem_responses(
+        NotFound, errors.MemberNotInHousehold, errors.InvalidDate, IdempotencyKeyReused
+    ),
+)
+def leave_household(
+    member_id: uuid.UUID,
+    body: MemberDeparture,
+    session: SessionDep,
+    _key: IdempotencyKey = None,
+) -> MembershipRead:
+    return MembershipRead.model_validate(service.leave_household(session, member_id, on=body.on))
 
 
 @router.post(

@@ -117,6 +117,10 @@ class MemberMove(InputSchema):
     is_head: bool = False
 
 
+class MemberDeparture(InputSchema):
+    on: date = Field(description="First day the member no longer belongs to the household")
+
+
 class MembershipRead(Schema):
     id: uuid.UUID
     household_id: uuid.UUID

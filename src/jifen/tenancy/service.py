@@ -342,6 +342,18 @@ def move_member(
     )
 
 
+def leave_household(session: Session, member_id: uuid.UUID, *, on: date) -> HouseholdMembership:
+    """The member leaves their household on `on` and belongs to none (still a resident)."""
+    current = current_membership(session, get_member(session, member_id).id)
+    if current is None:
+        raise errors.MemberNotInHousehold(f"member {member_id} belongs to no household")
+    if on < current.joined_on:
+        raise errors.InvalidDate(f"{on} is before the member joined ({current.joined_on})")
+    current.left_on = on
+    session.flush()
+    return current
+
+
 def deactivate_member(session: Session, member_id: uuid.UUID, *, on: date, reason: str) -> Member:
     """From the day after `on`, nothing more may be booked to the member's accounts."""
     member = get_member(session, member_id)
