@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -64,3 +65,11 @@ def _invalid(cursor: str) -> Any:
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+def page_of(rows: list[T], limit: int, position: Callable[[T], dict[str, Any]]) -> Page[T]:
+    """A page from `limit + 1` fetched rows: the extra row only says there is more."""
+    if len(rows) <= limit:
+        return Page(rows, None)
+    rows = rows[:limit]
+    return Page(rows, encode_cursor(position(rows[-1])))

@@ -73,6 +73,13 @@ class Delta:
     def available(self) -> int:
         return self.posted - self.pending_debits
 
+    def __add__(self, other: Delta) -> Delta:
+        return Delta(
+            self.posted + other.posted,
+            self.pending_debits + other.pending_debits,
+            self.pending_credits + other.pending_credits,
+        )
+
 
 def delta_of(line: Line) -> Delta:
     """What one posting does to its account's balance."""

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from jifen.config import Settings
 from jifen.kit.clock import local_date
 from jifen.kit.ids import new_id
-from jifen.kit.pagination import Page, encode_cursor, seq_before, uuid_after
+from jifen.kit.pagination import Page, page_of, seq_before, uuid_after
 from jifen.ledger import errors, writer
 from jifen.ledger.chain import EntryRecord, PostingRecord, entry_hash
 from jifen.ledger.policy import (
@@ -211,10 +211,7 @@ def list_accounts(
     after = uuid_after(cursor)
     if after is not None:
         query = query.where(Account.id > after)
-    rows = list(session.execute(query).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, encode_cursor({"id": rows[-1].id.hex}) if more else None)
+    return page_of(list(session.execute(query).scalars()), limit, lambda a: {"id": a.id.hex})
 
 
 # --- balances ---------------------------------------------------------------------------
@@ -235,21 +232,24 @@ class Balance:
         return self.posted - self.pending_debits
 
 
+_GET_BALANCE = (
+    select(
+        AccountBalance.account_id,
+        AccountBalance.asset,
+        Account.balance_floor,
+        AccountBalance.posted,
+        AccountBalance.pending_debits,
+        AccountBalance.pending_credits,
+        AccountBalance.last_seq,
+    )
+    .join(Account, Account.id == AccountBalance.account_id)
+    .where(AccountBalance.account_id == bindparam("account_id"))
+)
+
+
 def get_balance(session: Session, account_id: uuid.UUID) -> Balance:
     """The current balance: one primary-key read, whatever the size of the books."""
-    row = session.execute(
-        select(
-            AccountBalance.account_id,
-            AccountBalance.asset,
-            Account.balance_floor,
-            AccountBalance.posted,
-            AccountBalance.pending_debits,
-            AccountBalance.pending_credits,
-            AccountBalance.last_seq,
-        )
-        .join(Account, Account.id == AccountBalance.account_id)
-        .where(AccountBalance.account_id == account_id)
-    ).one_or_none()
+    row = session.execute(_GET_BALANCE, {"account_id": account_id}).one_or_none()
     if row is None:
         raise NotFound("account", account_id)
     return Balance(*row)
@@ -311,9 +311,7 @@ def statement(
     if before is not None:
         query = query.where(Posting.seq < before)
     lines = [StatementLine(*row) for row in session.execute(query)]
-    more = len(lines) > limit
-    lines = lines[:limit]
-    return Page(lines, encode_cursor({"seq": lines[-1].seq}) if more else None)
+    return page_of(lines, limit, lambda line: {"seq": line.seq})
 
 
 # --- entries ----------------------------------------------------------------------------
@@ -633,11 +631,9 @@ def list_entries(
     before = seq_before(cursor)
     if before is not None:
         query = query.where(Entry.seq < before)
-    rows = list(session.execute(query).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    views = [_view(session, record) for record in _records(session, rows)]
-    return Page(views, encode_cursor({"seq": rows[-1].seq}) if more else None)
+    rows = page_of(list(session.execute(query).scalars()), limit, lambda e: {"seq": e.seq})
+    views = [_view(session, record) for record in _records(session, rows.items)]
+    return Page(views, rows.next_cursor)
 
 
 # --- verification and trial balance -----------------------------------------------------
@@ -697,13 +693,7 @@ def verify_books(session: Session, village_id: uuid.UUID) -> Verification:
             if first_break is not None:
                 break
             for p in record.postings:
-                d = delta_of(Line(p.account_id, p.amount, Effect(p.effect)))
-                r = replayed[p.account_id]
-                replayed[p.account_id] = Delta(
-                    r.posted + d.posted,
-                    r.pending_debits + d.pending_debits,
-                    r.pending_credits + d.pending_credits,
-                )
+                replayed[p.account_id] += delta_of(Line(p.account_id, p.amount, Effect(p.effect)))
             expected_seq, prev_hash = record.seq + 1, record.hash
             checked += 1
         session.expunge_all()
@@ -807,12 +797,7 @@ def trial_balance(session: Session, village_id: uuid.UUID) -> TrialBalance:
         TrialBalanceLine(kind, category, asset, int(count), int(posted), int(debits), int(credits))
         for kind, category, asset, count, posted, debits, credits in rows
     ]
-    totals: dict[str, Delta] = {}
+    totals: dict[str, Delta] = defaultdict(Delta)
     for line in lines:
-        t = totals.get(line.asset, Delta())
-        totals[line.asset] = Delta(
-            t.posted + line.posted,
-            t.pending_debits + line.pending_debits,
-            t.pending_credits + line.pending_credits,
-        )
+        totals[line.asset] += Delta(line.posted, line.pending_debits, line.pending_credits)
     return TrialBalance(village_id, lines, totals)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jifen.kit.ids import new_id
-from jifen.kit.pagination import Page, encode_cursor, uuid_after
+from jifen.kit.pagination import Page, page_of, uuid_after
 from jifen.ledger import errors as ledger_errors
 from jifen.ledger import service as ledger
 from jifen.ledger.policy import AccountKind
@@ -54,10 +54,7 @@ def _page(session: Session, query: Any, model: Any, limit: int, cursor: str | No
     after = uuid_after(cursor)
     if after is not None:
         query = query.where(model.id > after)
-    rows = list(session.execute(query).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, encode_cursor({"id": rows[-1].id.hex}) if more else None)
+    return page_of(list(session.execute(query).scalars()), limit, lambda row: {"id": row.id.hex})
 
 
 # --- townships and villages ------------------------------------------------------------
