@@ -12,11 +12,13 @@ Figures:
    unit of work per batch, `ledger.service.book()` per entry).
 3. Balance-read latency at a small and a large number of entries in one village's
    books, through the service (each read its own read unit of work) and over HTTP, and
-   the ratio p50(large) / p50(small) (the project's goal is <= 1.2).
+   the ratio p50(large) / p50(small) (the project's goal is <= 1.2). A copy of the
+   books is kept at the small size and the reads of both sizes are interleaved, so a
+   busy spell of the machine cannot land on one size only.
 
 Run `.venv/bin/python bench/bench_ledger.py --help` for the knobs; `--quick` is a smoke
-run of a minute or so. `--profile` adds a cProfile of the booking path, in-process and
-in the server, with the time spent per SQL statement.
+run of a few minutes. `--profile` adds a cProfile of the booking path, in-process and
+in the server, and of the balance read, with the time spent per SQL statement.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ returns, and before any response leaves: the locks a booking takes (SQLite's wri
 PostgreSQL's row locks) are held for the service call and the commit only, not while the
 event loop serialises the response. Any error rolls everything back.
 
-With an Idempotency-Key, the response body is serialised in that same thread and stored
-in the same transaction; the first answer and every replay are those very bytes.
+The response body is serialised in that same thread, against the route's response
+model, and returned as is (FastAPI neither validates it again nor sends it to the thread
+pool a second time). With an Idempotency-Key, the body is stored in the same transaction:
+the first answer and every replay are those very bytes.
 """
 
 from __future__ import annotations
@@ -66,24 +68,23 @@ class UnitOfWorkRoute(APIRoute):
 
     def _committing(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(endpoint)
-        def run_and_commit(*args: Any, **kwargs: Any) -> Any:
+        def run_and_commit(*args: Any, **kwargs: Any) -> Response:
             result = endpoint(*args, **kwargs)
+            body = self._adapter.dump_json(result, by_alias=True)
+            status_code = self.status_code or 200
             unit = _current.get()
             if unit.keyed is not None:
-                unit.keyed.body = self._serialise(result)
-                _store(unit.session, unit.keyed, self.status_code or 200)
+                unit.keyed.body = body
+                _store(unit.session, unit.keyed, status_code)
             unit.session.commit()
             unit.session.close()
-            return result
+            return Response(body, status_code=status_code, media_type="application/json")
 
         return run_and_commit
 
     @functools.cached_property
     def _adapter(self) -> TypeAdapter[Any]:
         return TypeAdapter(self.response_model)
-
-    def _serialise(self, result: Any) -> bytes:
-        return self._adapter.dump_json(result, by_alias=True)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -96,7 +97,7 @@ class UnitOfWorkRoute(APIRoute):
             key = request.headers.get(idempotency.HEADER) if is_post else None
             if key is None:
                 return await _run(db, request, handler, is_write, keyed=None)
-            return await _run_idempotent(db, request, handler, key, self.status_code or 200)
+            return await _run_idempotent(db, request, handler, key)
 
         return route_handler
 
@@ -150,7 +151,6 @@ async def _run_idempotent(
     request: Request,
     handler: Callable[[Request], Coroutine[Any, Any, Response]],
     key: str,
-    status_code: int,
 ) -> Response:
     settings = request.app.state.settings
     idempotency.check_key(key, settings.idempotency_key_length_max)
@@ -171,24 +171,23 @@ async def _run_idempotent(
             )
 
     stored = await run_in_threadpool(_lookup)
-    if stored is not None:
-        return _answer(stored, replayed=True)
-    try:
-        await _run(db, request, handler, True, keyed)
-    except IntegrityError:
-        # Another request with the same key committed first: everything this one did
-        # was rolled back, and it answers as the first did.
-        stored = await run_in_threadpool(_lookup)
-        if stored is None:
-            raise
-        return _answer(stored, replayed=True)
-    assert keyed.body is not None
-    return _answer(idempotency.Stored(status_code, keyed.body), replayed=False)
+    if stored is None:
+        try:
+            return await _run(db, request, handler, True, keyed)
+        except IntegrityError:
+            # Another request with the same key committed first: everything this one did
+            # was rolled back, and it answers as the first did.
+            stored = await run_in_threadpool(_lookup)
+            if stored is None:
+                raise
+    return _replay(stored)
 
 
-def _answer(stored: idempotency.Stored, *, replayed: bool) -> Response:
+def _replay(stored: idempotency.Stored) -> Response:
     media_type = PROBLEM_MEDIA_TYPE if stored.status_code >= 400 else "application/json"
-    headers = {idempotency.REPLAYED_HEADER: "true"} if replayed else None
     return Response(
-        content=stored.body, status_code=stored.status_code, media_type=media_type, headers=headers
+        content=stored.body,
+        status_code=stored.status_code,
+        media_type=media_type,
+        headers={idempotency.REPLAYED_HEADER: "true"},
     )

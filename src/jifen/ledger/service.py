@@ -249,7 +249,7 @@ _GET_BALANCE = (
 
 def get_balance(session: Session, account_id: uuid.UUID) -> Balance:
     """The current balance: one primary-key read, whatever the size of the books."""
-    row = session.execute(_GET_BALANCE, {"account_id": account_id}).one_or_none()
+    row = session.connection().execute(_GET_BALANCE, {"account_id": account_id}).one_or_none()
     if row is None:
         raise NotFound("account", account_id)
     return Balance(*row)
