@@ -7,8 +7,9 @@ event loop serialises the response. Any error rolls everything back.
 
 The response body is serialised in that same thread, against the route's response
 model, and returned as is (FastAPI neither validates it again nor sends it to the thread
-pool a second time). With an Idempotency-Key, the body is stored in the same transaction:
-the first answer and every replay are those very bytes.
+pool a second time). With an Idempotency-Key, the stored answer is looked up in the same
+transaction before the endpoint runs, and a new body is stored in it after: the first
+answer and every replay are those very bytes.
 """
 
 from __future__ import annotations
@@ -69,10 +70,17 @@ class UnitOfWorkRoute(APIRoute):
     def _committing(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(endpoint)
         def run_and_commit(*args: Any, **kwargs: Any) -> Response:
+            unit = _current.get()
+            if unit.keyed is not None:
+                # Inside the request's own write transaction: on SQLite the write lock is
+                # already held, so two retries cannot both miss the stored answer.
+                stored = _lookup(unit.session, unit.keyed)
+                if stored is not None:
+                    _discard(unit.session)
+                    return _replay(stored)
             result = endpoint(*args, **kwargs)
             body = self._adapter.dump_json(result, by_alias=True)
             status_code = self.status_code or 200
-            unit = _current.get()
             if unit.keyed is not None:
                 unit.keyed.body = body
                 _store(unit.session, unit.keyed, status_code)
@@ -164,23 +172,25 @@ async def _run_idempotent(
         path=request.url.path,
     )
 
-    def _lookup() -> idempotency.Stored | None:
+    def _lookup_again() -> idempotency.Stored | None:
         with db.unit_of_work(write=False) as session:
-            return idempotency.lookup(
-                session, principal=keyed.principal, key=key, fingerprint=keyed.fingerprint
-            )
+            return _lookup(session, keyed)
 
-    stored = await run_in_threadpool(_lookup)
-    if stored is None:
-        try:
-            return await _run(db, request, handler, True, keyed)
-        except IntegrityError:
-            # Another request with the same key committed first: everything this one did
-            # was rolled back, and it answers as the first did.
-            stored = await run_in_threadpool(_lookup)
-            if stored is None:
-                raise
-    return _replay(stored)
+    try:
+        return await _run(db, request, handler, True, keyed)
+    except IntegrityError:
+        # On PostgreSQL another request with the same key committed first: everything
+        # this one did was rolled back, and it answers as the first did.
+        stored = await run_in_threadpool(_lookup_again)
+        if stored is None:
+            raise
+        return _replay(stored)
+
+
+def _lookup(session: Session, keyed: _Keyed) -> idempotency.Stored | None:
+    return idempotency.lookup(
+        session, principal=keyed.principal, key=keyed.key, fingerprint=keyed.fingerprint
+    )
 
 
 def _replay(stored: idempotency.Stored) -> Response:
