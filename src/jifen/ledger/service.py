@@ -404,7 +404,7 @@ def book(
                     f"key {idempotency_key!r} booked entry {existing.id} with other content",
                     entry_id=str(existing.id),
                 )
-            view = _view(session, existing)
+            [view] = _views(session, [existing])
             return EntryView(
                 view.entry,
                 view.status,
@@ -594,26 +594,49 @@ def _reversal_of(session: Session, entry_id: uuid.UUID) -> uuid.UUID | None:
     ).scalar_one_or_none()
 
 
-def _view(session: Session, entry: EntryRecord) -> EntryView:
-    if entry.is_pending:
-        resolution = _resolution_of(session, entry.id)
-        if resolution is None:
-            return EntryView(entry, "pending")
-        if resolution.code == CODE_PENDING_VOID:
-            return EntryView(entry, "voided", resolved_by_entry_id=resolution.id)
-        reversal = _reversal_of(session, resolution.id)
-        return EntryView(
-            entry,
-            "reversed" if reversal else "posted",
-            reversed_by_entry_id=reversal,
-            resolved_by_entry_id=resolution.id,
-        )
-    reversal = _reversal_of(session, entry.id)
-    return EntryView(entry, "reversed" if reversal else "posted", reversed_by_entry_id=reversal)
+def _views(session: Session, entries: Sequence[EntryRecord]) -> list[EntryView]:
+    """Each entry with its status, in two queries whatever the number of entries."""
+    pending_ids = [e.id for e in entries if e.is_pending]
+    resolutions: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
+    if pending_ids:
+        for resolution_id, pending_id, code in session.execute(
+            select(Entry.id, Entry.pending_entry_id, Entry.code).where(
+                Entry.pending_entry_id.in_(pending_ids)
+            )
+        ):
+            if pending_id is not None:  # always, by the WHERE clause
+                resolutions[pending_id] = (resolution_id, code)
+    # A posted pending entry is reversed through the entry that posted it.
+    effective = {e.id: resolutions[e.id][0] if e.id in resolutions else e.id for e in entries}
+    reversals = dict(
+        session.execute(
+            select(Entry.reverses_entry_id, Entry.id).where(
+                Entry.reverses_entry_id.in_(list(effective.values()))
+            )
+        ).tuples()
+    )
+    views = []
+    for entry in entries:
+        resolution = resolutions.get(entry.id)
+        if entry.is_pending and resolution is None:
+            views.append(EntryView(entry, "pending"))
+        elif resolution is not None and resolution[1] == CODE_PENDING_VOID:
+            views.append(EntryView(entry, "voided", resolved_by_entry_id=resolution[0]))
+        else:
+            reversal = reversals.get(effective[entry.id])
+            views.append(
+                EntryView(
+                    entry,
+                    "reversed" if reversal else "posted",
+                    reversed_by_entry_id=reversal,
+                    resolved_by_entry_id=resolution[0] if resolution else None,
+                )
+            )
+    return views
 
 
 def get_entry(session: Session, entry_id: uuid.UUID) -> EntryView:
-    return _view(session, _load_entry(session, entry_id))
+    return _views(session, [_load_entry(session, entry_id)])[0]
 
 
 def list_entries(
@@ -632,7 +655,7 @@ def list_entries(
     if before is not None:
         query = query.where(Entry.seq < before)
     rows = page_of(list(session.execute(query).scalars()), limit, lambda e: {"seq": e.seq})
-    views = [_view(session, record) for record in _records(session, rows.items)]
+    views = _views(session, _records(session, rows.items))
     return Page(views, rows.next_cursor)
 
 
