@@ -608,13 +608,14 @@ def _views(session: Session, entries: Sequence[EntryRecord]) -> list[EntryView]:
                 resolutions[pending_id] = (resolution_id, code)
     # A posted pending entry is reversed through the entry that posted it.
     effective = {e.id: resolutions[e.id][0] if e.id in resolutions else e.id for e in entries}
-    reversals = dict(
-        session.execute(
+    reversals = {
+        target: reversal_id
+        for target, reversal_id in session.execute(
             select(Entry.reverses_entry_id, Entry.id).where(
                 Entry.reverses_entry_id.in_(list(effective.values()))
             )
-        ).tuples()
-    )
+        )
+    }
     views = []
     for entry in entries:
         resolution = resolutions.get(entry.id)
