@@ -21,8 +21,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from jifen.access import service as access
 from jifen.config import Settings
 from jifen.db import Database
+from jifen.kit.clock import utc_now
 from jifen.ledger import service as ledger
 from jifen.main import create_app
 from jifen.migrate import upgrade
@@ -88,11 +90,18 @@ def pg_database() -> Iterator[str]:
 
 def _empty_pg(url: str) -> None:
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    roles = Base.metadata.tables["roles"]
     engine = create_engine(url)
     with engine.begin() as conn:
+        # The built-in roles are the migrations' own rows: they survive the cleaning.
+        builtin = [
+            dict(row._mapping)
+            for row in conn.execute(select(roles).where(roles.c.township_id.is_(None)))
+        ]
         # Replica mode skips the append-only triggers, for cleaning between tests only.
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+        conn.execute(roles.insert(), builtin)
     engine.dispose()
 
 
@@ -138,6 +147,21 @@ def _check_books(database: Database) -> None:
 
 
 @pytest.fixture
-def client(settings: Settings, db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, db), raise_server_exceptions=False) as test_client:
+def admin_key(db: Database) -> str:
+    """The API key of a platform administrator (may do everything everywhere)."""
+    with db.unit_of_work() as session:
+        _user, key = access.create_platform_admin(
+            session, name="测试平台管理员", username=None, password=None, now=utc_now()
+        )
+    return key
+
+
+@pytest.fixture
+def client(settings: Settings, db: Database, admin_key: str) -> Iterator[TestClient]:
+    """A TestClient signed in as a platform administrator."""
+    with TestClient(
+        create_app(settings, db),
+        raise_server_exceptions=False,
+        headers={"Authorization": f"Bearer {admin_key}"},
+    ) as test_client:
         yield test_client

@@ -28,7 +28,7 @@ def test_migrate_seed_verify_on_a_new_sqlite_file(tmp_path: Path) -> None:
     assert _jifen(url, "migrate").returncode == 0
     seeded = _jifen(url, "seed-demo")
     assert seeded.returncode == 0, seeded.stderr
-    assert "[4/4]" in seeded.stdout
+    assert "[5/5]" in seeded.stdout and "jfk_" in seeded.stdout
     again = _jifen(url, "seed-demo")
     assert again.returncode == 0 and "nothing to do" in again.stdout
     verified = _jifen(url, "verify")
@@ -50,6 +50,16 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server_key(database_url: str) -> str:
+    """A platform administrator's key, made with the command an operator uses."""
+    created = _jifen(database_url, "create-admin", "--name", "e2e", "--key-only")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("jfk_")
+    return key
 
 
 @pytest.fixture
@@ -82,8 +92,9 @@ def server(database_url: str) -> Iterator[str]:
 
 
 @pytest.mark.e2e
-def test_real_server_books_once_under_concurrent_retries(server: str) -> None:
-    with httpx.Client(base_url=server, timeout=30) as http:
+def test_real_server_books_once_under_concurrent_retries(server: str, server_key: str) -> None:
+    auth = {"Authorization": f"Bearer {server_key}"}
+    with httpx.Client(base_url=server, timeout=30, headers=auth) as http:
         town = http.post("/v1/townships", json={"code": "e2e", "name": "端到端镇"}).json()
         village = http.post(
             "/v1/villages", json={"township_id": town["id"], "code": "v", "name": "测试村"}
@@ -104,7 +115,7 @@ def test_real_server_books_once_under_concurrent_retries(server: str) -> None:
     }
 
     def post(_: int) -> tuple[int, str]:
-        with httpx.Client(base_url=server, timeout=30) as http:
+        with httpx.Client(base_url=server, timeout=30, headers=auth) as http:
             response = http.post(
                 "/v1/entries", json=body, headers={"Idempotency-Key": "phone-retry-1"}
             )
@@ -114,7 +125,7 @@ def test_real_server_books_once_under_concurrent_retries(server: str) -> None:
         results = list(pool.map(post, range(20)))
     assert {status for status, _ in results} == {201}
     assert len({entry_id for _, entry_id in results}) == 1
-    with httpx.Client(base_url=server, timeout=30) as http:
+    with httpx.Client(base_url=server, timeout=30, headers=auth) as http:
         balance = http.get(f"/v1/accounts/{member_account}/balance").json()
         assert balance["posted"] == 6
         docs = http.get("/docs")

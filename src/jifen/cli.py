@@ -37,13 +37,33 @@ def serve(
 
     settings = Settings()
     uvicorn.run(
-        "jifen.main:create_app",
+        "jifen.main:create_served_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
         access_log=access_log,
     )
+
+
+@app.command()
+def worker(
+    poll_interval: Annotated[float, typer.Option(help="Seconds to sleep when idle")] = 1.0,
+) -> None:
+    """Deliver webhooks (run it apart from `serve` with JIFEN_WEBHOOK_WORKER_IN_PROCESS=false)."""
+    import signal
+    import threading
+
+    from jifen.webhooks.worker import DeliveryWorker
+
+    settings = Settings()
+    database = Database(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    typer.echo("delivering webhooks; Ctrl-C to stop")
+    DeliveryWorker(database, settings).run_forever(stop, poll_interval)
+    database.dispose()
 
 
 @app.command("seed-demo")
@@ -57,6 +77,39 @@ def seed_demo() -> None:
         seed(database, settings, echo=typer.echo)
     finally:
         database.dispose()
+
+
+@app.command("create-admin")
+def create_admin(
+    name: Annotated[str, typer.Option(help="Who the administrator is")] = "平台管理员",
+    username: Annotated[str | None, typer.Option(help="For the web sign-in page")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="For the web sign-in page (asked for if a username is given)"),
+    ] = None,
+    key_only: Annotated[bool, typer.Option(help="Print only the API key")] = False,
+) -> None:
+    """Create a platform administrator and print their API key (shown only this once)."""
+    from jifen.access import service as access
+    from jifen.kit.clock import utc_now
+
+    if username and not password:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    settings = Settings()
+    database = Database(settings)
+    try:
+        with database.unit_of_work() as session:
+            user, key = access.create_platform_admin(
+                session, name=name, username=username, password=password, now=utc_now()
+            )
+    finally:
+        database.dispose()
+    if key_only:
+        typer.echo(key)
+        return
+    typer.echo(f"platform administrator {user.name} ({user.id})")
+    typer.echo(f"API key (shown once, keep it safe): {key}")
+    typer.echo("use it as: Authorization: Bearer <key>")
 
 
 @app.command()

@@ -26,6 +26,22 @@ class Settings(BaseSettings):
     # An entry may be dated at most this far ahead of the server clock.
     occurred_at_future_skew_seconds: int = 300
     idempotency_key_length_max: int = 255
+    # Requests per API key or per client ("" turns limiting off), the token endpoint per
+    # client_id, and member-binding attempts per client (each guesses a credential).
+    rate_limit: str = "1200/minute"
+    token_rate_limit: str = "60/minute"
+    binding_rate_limit: str = "30/minute"
+    # Lifetime of an OAuth2 access token, in seconds.
+    access_token_ttl_seconds: int = 900
+    # One-time binding codes a clerk issues expire after this many seconds.
+    binding_code_ttl_seconds: int = 900
+    # Web sign-in: the session cookie's lifetime, and whether it needs HTTPS.
+    web_session_ttl_seconds: int = 8 * 3600
+    web_cookie_secure: bool = False
+    # Run the webhook delivery worker inside `jifen serve` (else run `jifen worker`).
+    webhook_worker_in_process: bool = True
+    webhook_attempts_max: int = 8
+    webhook_timeout_seconds: float = 10.0
 
     @field_validator("database_url")
     @classmethod

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from fastapi import FastAPI
 
 from jifen import __version__
+from jifen.access.permissions import ClientScope
+from jifen.access.ratelimit import RateLimiter
+from jifen.access.router import oauth_router
+from jifen.access.router import router as access_router
 from jifen.config import Settings
 from jifen.db import Database
 from jifen.ledger.router import router as ledger_router
 from jifen.problems import install_handlers
 from jifen.tenancy.router import router as tenancy_router
+from jifen.webhooks.router import router as webhooks_router
+from jifen.webhooks.worker import DeliveryWorker
 
 DESCRIPTION = """
 jifen is an append-only, double-entry points ledger for village points schemes
@@ -20,13 +30,26 @@ jifen is an append-only, double-entry points ledger for village points schemes
 * Every POST accepts an `Idempotency-Key` header: a retry with the same key and body
   books nothing new and returns the first response.
 * Errors are RFC 9457 problem details (`application/problem+json`) with a stable `code`.
-* `X-Jifen-Actor` names who is acting; every entry records it.
+* Every call but the token endpoint needs `Authorization: Bearer <credential>`: an API
+  key (clerks' apps, tills) or an OAuth2 access token (third-party clients, from
+  `POST /oauth/token`). Each operation names the permission it needs
+  (`x-jifen-permission`) and the path parameter whose village it is checked against
+  (`x-jifen-target`). A target in a village the caller cannot see answers 404, exactly
+  as one that does not exist; a visible one without the permission answers 403.
+* Every write is recorded with its acting principal (`GET /v1/audit-events`).
 """
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    *,
+    webhook_worker: bool = False,
+) -> FastAPI:
+    """The API. With `webhook_worker`, a thread delivers webhooks while the app runs."""
     settings = settings or Settings()
     app = FastAPI(
+        lifespan=_lifespan if webhook_worker else None,
         title="jifen",
         version=__version__,
         description=DESCRIPTION,
@@ -35,16 +58,78 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             {"name": "accounts", "description": "Accounts, balances and statements"},
             {"name": "entries", "description": "Booking, reversal, pending entries"},
             {"name": "books", "description": "Verification and trial balance of a village's books"},
+            {"name": "access", "description": "Users, roles, API keys, clients, tokens, audit"},
+            {"name": "bindings", "description": "Members bound to a third-party client's users"},
+            {"name": "webhooks", "description": "Signed event deliveries to clients"},
         ],
     )
     app.state.settings = settings
     app.state.db = database or Database(settings)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit)
+    app.state.token_limiter = RateLimiter(settings.token_rate_limit)
+    app.state.binding_limiter = RateLimiter(settings.binding_rate_limit)
     install_handlers(app)
     app.include_router(ledger_router)
     app.include_router(tenancy_router)
+    app.include_router(access_router)
+    app.include_router(oauth_router)
+    app.include_router(webhooks_router)
+    _declare_security(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
+
+
+def create_served_app() -> FastAPI:
+    """What `jifen serve` runs: the API, and the webhook worker unless it runs apart."""
+    settings = Settings()
+    return create_app(settings, webhook_worker=settings.webhook_worker_in_process)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    worker = DeliveryWorker(app.state.db, app.state.settings)
+    worker.start_in_thread()
+    try:
+        yield
+    finally:
+        worker.stop()
+
+
+def _declare_security(app: FastAPI) -> None:
+    """Name the two credential schemes in the OpenAPI document."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "ApiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key (jfk_...) of a user: clerks' apps and tills.",
+                },
+                "ClientCredentials": {
+                    "type": "oauth2",
+                    "description": "Third-party clients: an access token from /oauth/token.",
+                    "flows": {
+                        "clientCredentials": {
+                            "tokenUrl": "/oauth/token",
+                            "scopes": {scope.value: scope.name for scope in ClientScope},
+                        }
+                    },
+                },
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -40,6 +40,8 @@ class Problem(Exception):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
+        # Response headers the refusal needs (WWW-Authenticate, Retry-After).
+        self.headers: dict[str, str] = {}
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -130,6 +132,7 @@ def render(problem: Problem, request: Request) -> JSONResponse:
         problem.body(instance=request.url.path),
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
+        headers=problem.headers or None,
     )
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 
+from jifen.access import service as access
+from jifen.db import Database
+from jifen.kit.clock import utc_now
 from tests.api.helpers import (
     Village,
     award,
@@ -21,8 +25,24 @@ from tests.api.helpers import (
 REPLAYED = "Idempotent-Replayed"
 
 
-def _key(key: str, actor: str | None = None) -> dict[str, str]:
-    return {"Idempotency-Key": key, **({"X-Jifen-Actor": actor} if actor else {})}
+def _key(key: str, credential: str | None = None) -> dict[str, str]:
+    """An Idempotency-Key header, sent with another caller's credential if given."""
+    auth = {"Authorization": f"Bearer {credential}"} if credential else {}
+    return {"Idempotency-Key": key, **auth}
+
+
+@pytest.fixture
+def alice(admin_key: str) -> str:
+    return admin_key
+
+
+@pytest.fixture
+def bob(db: Database) -> str:
+    with db.unit_of_work() as session:
+        _user, key = access.create_platform_admin(
+            session, name="bob", username=None, password=None, now=utc_now()
+        )
+    return key
 
 
 def test_retry_with_same_key_replays_the_first_answer(client: TestClient, village: Village) -> None:
@@ -80,37 +100,40 @@ def test_same_key_with_another_body_is_refused(client: TestClient, village: Vill
     assert len(village.entries()) == 1
 
 
-def test_keys_of_different_actors_are_separate(client: TestClient, village: Village) -> None:
+def test_keys_of_different_actors_are_separate(
+    client: TestClient, village: Village, alice: str, bob: str
+) -> None:
     _, account = village.member()
     postings = [(village.issuance, -2), (account, 2)]
-    alice = ok(post_entry(client, village.id, postings, headers=_key("shared", "alice")), 201)
-    bob_response = post_entry(client, village.id, postings, headers=_key("shared", "bob"))
-    bob = ok(bob_response, 201)
+    first = ok(post_entry(client, village.id, postings, headers=_key("shared", alice)), 201)
+    bob_response = post_entry(client, village.id, postings, headers=_key("shared", bob))
+    second = ok(bob_response, 201)
     assert REPLAYED not in bob_response.headers
-    assert bob["id"] != alice["id"]
-    assert (alice["actor"], bob["actor"]) == ("alice", "bob")
+    assert second["id"] != first["id"]
+    assert first["actor"] != second["actor"]
+    assert {first["actor"][:5], second["actor"][:5]} == {"user:"}
     assert posted(client, account) == 4
     assert len(village.entries()) == 2
 
     # Each actor's retry replays their own first answer.
-    again = post_entry(client, village.id, postings, headers=_key("shared", "alice"))
-    assert again.headers[REPLAYED] == "true" and again.json() == alice
+    again = post_entry(client, village.id, postings, headers=_key("shared", alice))
+    assert again.headers[REPLAYED] == "true" and again.json() == first
 
 
 def test_key_of_another_actor_with_another_body_is_not_reused(
-    client: TestClient, village: Village
+    client: TestClient, village: Village, alice: str, bob: str
 ) -> None:
     _, account = village.member()
-    ok(
+    first = ok(
         post_entry(
-            client, village.id, [(village.issuance, -2), (account, 2)], headers=_key("x", "alice")
+            client, village.id, [(village.issuance, -2), (account, 2)], headers=_key("x", alice)
         ),
         201,
     )
-    bob = post_entry(
-        client, village.id, [(village.issuance, -9), (account, 9)], headers=_key("x", "bob")
+    second = post_entry(
+        client, village.id, [(village.issuance, -9), (account, 9)], headers=_key("x", bob)
     )
-    assert ok(bob, 201)["actor"] == "bob"
+    assert ok(second, 201)["actor"] != first["actor"]
     assert posted(client, account) == 11
 
 

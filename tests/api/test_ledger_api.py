@@ -41,12 +41,12 @@ def test_award_is_booked_and_read_back(client: TestClient, village: Village) -> 
         [(village.issuance, -6), (account, 6)],
         memo="义务劳动 3 小时",
         metadata={"hours": 3, "project": "村道清扫"},
-        headers={"X-Jifen-Actor": "clerk-7"},
     )
     entry = ok(response, 201)
     assert entry["village_id"] == village.id and entry["township_id"] == village.township_id
     assert (entry["seq"], entry["code"], entry["status"]) == (1, "labor_award", "posted")
-    assert entry["actor"] == "clerk-7"
+    me = ok(client.get("/v1/me"))
+    assert entry["actor"] == f"user:{me['principal_id']}"
     assert entry["metadata"] == {"hours": 3, "project": "村道清扫"}
     assert entry["is_pending"] is False and entry["allow_below_floor"] is False
     assert entry["reversed_by_entry_id"] is None

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the request's session, the acting principal, the clock.
+"""FastAPI dependencies: the request's session, the caller, the clock.
 
 They do no I/O, so they are async: FastAPI runs them on the event loop instead of
 sending each to the thread pool.
@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from jifen.access.guard import Caller
 from jifen.config import Settings
 from jifen.kit.clock import utc_now
 from jifen.ledger.service import Clock
-from jifen.problems import ValidationFailed
-
-ACTOR_HEADER = "X-Jifen-Actor"
-ACTOR_LENGTH_MAX = 200
 
 
 async def get_session(request: Request) -> Session:
@@ -31,26 +28,15 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-def actor_of(request: Request) -> str:
-    """Who is acting, as the caller names itself (until authentication arrives)."""
-    actor = request.headers.get(ACTOR_HEADER) or "anonymous"
-    if len(actor) > ACTOR_LENGTH_MAX:
-        message = f"{ACTOR_HEADER} must be at most {ACTOR_LENGTH_MAX} characters"
-        raise ValidationFailed(
-            message,
-            errors=[{"location": ["header", ACTOR_HEADER], "message": message, "type": "too_long"}],
-        )
-    return actor
+async def get_caller(request: Request) -> Caller:
+    """The authenticated caller (UnitOfWorkRoute admitted it before the endpoint)."""
+    caller: Caller = request.state.caller
+    return caller
 
 
-async def get_actor(
-    request: Request,
-    _header: Annotated[
-        str | None,
-        Header(alias=ACTOR_HEADER, description="Who is acting (recorded on every entry)."),
-    ] = None,
-) -> str:
-    return actor_of(request)
+async def get_actor(request: Request) -> str:
+    """Who is acting, as entries and idempotency records name them."""
+    return str(request.state.caller.actor)
 
 
 async def get_clock(settings: Annotated[Settings, Depends(get_settings)]) -> Clock:
@@ -58,6 +44,7 @@ async def get_clock(settings: Annotated[Settings, Depends(get_settings)]) -> Clo
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ActorDep = Annotated[str, Depends(get_actor)]
 ClockDep = Annotated[Clock, Depends(get_clock)]

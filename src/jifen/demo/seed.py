@@ -10,12 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jifen.access import service as access
+from jifen.access.permissions import ClientScope
 from jifen.config import Settings
 from jifen.db import Database
 from jifen.kit.clock import utc_now
@@ -62,7 +64,7 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
         clock = ledger.Clock(now=now, settings=settings)
         today = clock.local_date(now)
         township = tenancy.create_township(session, code=TOWNSHIP_CODE, name="中子镇", now=now)
-        echo(f"[1/4] township {township.name}")
+        echo(f"[1/5] township {township.name}")
 
         qingquan = tenancy.create_village(
             session,
@@ -75,7 +77,7 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
         xinhua = tenancy.create_village(
             session, township_id=township.id, code="xinhua", name="新华村", now=now
         )
-        echo(f"[2/4] villages {qingquan.name}, {xinhua.name}")
+        echo(f"[2/5] villages {qingquan.name}, {xinhua.name}")
 
         people: dict[str, Person] = {}
         for village, households in ((qingquan, QINGQUAN_HOUSEHOLDS), (xinhua, XINHUA_HOUSEHOLDS)):
@@ -96,12 +98,72 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
                     )
                     people[name] = Person(member, household)
         household_count = len(QINGQUAN_HOUSEHOLDS) + len(XINHUA_HOUSEHOLDS)
-        echo(f"[3/4] {len(people)} members in {household_count} households")
+        echo(f"[3/5] {len(people)} members in {household_count} households")
 
         history = _History(session, clock)
         history.book_qingquan(qingquan, people)
         history.book_xinhua(xinhua, people)
-        echo(f"[4/4] {history.count} entries booked")
+        echo(f"[4/5] {history.count} entries booked")
+
+        echo("[5/5] staff, keys and a mini-program client (shown only now; keep them):")
+        for line in _staff(session, township, qingquan, people, now):
+            echo("      " + line)
+
+
+def _staff(
+    session: Session, township: Township, village: Village, people: dict[str, Person], now: datetime
+) -> list[str]:
+    """A user with an API key for each built-in staff role, and a third-party client."""
+    lines = []
+    staff = (
+        ("township_admin", "中子镇管理员", None),
+        ("township_finance", "中子镇财政所", None),
+        ("auditor", "中子镇纪委", None),
+        ("village_clerk", "清泉村文书", village),
+        ("supermarket_cashier", "清泉村积分超市", village),
+    )
+    for role_code, name, at in staff:
+        user = access.create_user(
+            session,
+            name=name,
+            township_id=township.id,
+            village_id=at.id if at else None,
+            created_by="seed-demo",
+            now=now,
+        )
+        access.grant_role(
+            session,
+            caller=None,
+            user_id=user.id,
+            role_id=access.builtin_role(session, role_code).id,
+            village_id=at.id if at else None,
+            created_by="seed-demo",
+            now=now,
+        )
+        _key, token = access.create_api_key(
+            session, user_id=user.id, name=name, created_by="seed-demo", now=now
+        )
+        lines.append(f"{role_code:<20} {name}: {token}")
+    client, secret = access.register_client(
+        session,
+        township_id=township.id,
+        name="中子镇积分小程序",
+        scopes=list(ClientScope),
+        created_by="seed-demo",
+        now=now,
+    )
+    lines.append(f"client_id {client.client.client_id}  client_secret {secret}")
+    member = next(iter(people.values())).member
+    _credential, code = access.issue_member_credential(
+        session,
+        member_id=member.id,
+        kind="code",
+        ttl_seconds=7 * 86400,
+        created_by="seed-demo",
+        now=now,
+    )
+    lines.append(f"binding code for {member.name} (valid 7 days): {code}")
+    return lines
 
 
 class _History:

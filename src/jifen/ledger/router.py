@@ -6,12 +6,17 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, status
+from sqlalchemy.orm import Session
 
-from jifen.api.deps import ActorDep, ClockDep, SessionDep
+from jifen.access import guard
+from jifen.access.guard import Caller, requires
+from jifen.access.permissions import Permission
+from jifen.api.deps import CallerDep, ClockDep, SessionDep
 from jifen.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from jifen.api.routing import UnitOfWorkRoute
 from jifen.kit.clock import as_utc
 from jifen.kit.schemas import Instant, PageRead
+from jifen.ledger import access as ledger_access
 from jifen.ledger import errors, service
 from jifen.ledger.policy import AccountKind
 from jifen.ledger.schemas import (
@@ -82,9 +87,15 @@ _BOOKING_PROBLEMS = (
         IdempotencyKeyReused,
     ),
 )
+@requires(None)
 def open_account(
-    body: AccountCreate, session: SessionDep, clock: ClockDep, _key: IdempotencyKey = None
+    body: AccountCreate,
+    session: SessionDep,
+    caller: CallerDep,
+    clock: ClockDep,
+    _key: IdempotencyKey = None,
 ) -> AccountRead:
+    guard.require(session, caller, Permission.ACCOUNTS_OPEN, "village_id", body.village_id)
     account = service.open_account(
         session,
         village_id=body.village_id,
@@ -108,8 +119,10 @@ def open_account(
     summary="List accounts",
     responses=problem_responses(InvalidCursor),
 )
+@requires(None)
 def list_accounts(
     session: SessionDep,
+    caller: CallerDep,
     limit: Limit = 50,
     cursor: Cursor = None,
     village_id: uuid.UUID | None = None,
@@ -118,6 +131,17 @@ def list_accounts(
     organisation_id: uuid.UUID | None = None,
     kind: AccountKind | None = None,
 ) -> PageRead[AccountRead]:
+    guard.require_most_specific(
+        session,
+        caller,
+        Permission.BALANCES_READ,
+        {
+            "member_id": member_id,
+            "household_id": household_id,
+            "village_id": village_id,
+            "organisation_id": organisation_id,
+        },
+    )
     page = service.list_accounts(
         session,
         village_id=village_id,
@@ -139,6 +163,7 @@ def list_accounts(
     summary="Get an account",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.BALANCES_READ, on="account_id")
 def get_account(account_id: uuid.UUID, session: SessionDep) -> AccountRead:
     return AccountRead.model_validate(service.get_account(session, account_id))
 
@@ -149,6 +174,7 @@ def get_account(account_id: uuid.UUID, session: SessionDep) -> AccountRead:
     summary="Current balance",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.BALANCES_READ, on="account_id")
 def get_balance(account_id: uuid.UUID, session: SessionDep) -> BalanceRead:
     return BalanceRead.of(service.get_balance(session, account_id))
 
@@ -161,6 +187,7 @@ def get_balance(account_id: uuid.UUID, session: SessionDep) -> BalanceRead:
     "entries included.",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.BALANCES_READ, on="account_id")
 def get_balance_as_of(account_id: uuid.UUID, at: Instant, session: SessionDep) -> PostedBalanceRead:
     at = as_utc(at)
     return PostedBalanceRead(
@@ -174,6 +201,7 @@ def get_balance_as_of(account_id: uuid.UUID, at: Instant, session: SessionDep) -
     summary="Account statement, newest first",
     responses=problem_responses(NotFound, InvalidCursor),
 )
+@requires(Permission.BALANCES_READ, on="account_id")
 def get_statement(
     account_id: uuid.UUID, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> StatementRead:
@@ -192,13 +220,18 @@ def get_statement(
     summary="Book an entry",
     responses=problem_responses(*_BOOKING_PROBLEMS),
 )
+@requires(None)
 def create_entry(
     body: EntryCreate,
     session: SessionDep,
-    actor: ActorDep,
+    caller: CallerDep,
     clock: ClockDep,
     idempotency_key: IdempotencyKey = None,
 ) -> EntryRead:
+    # What the entry needs depends on the accounts it moves (see ledger.access).
+    legs = ledger_access.legs_of_request(session, [(p.account_id, p.amount) for p in body.postings])
+    for permission in sorted(ledger_access.booking_permissions(legs)):
+        guard.require(session, caller, permission, "village_id", body.village_id)
     # UnitOfWorkRoute answers a retry from its stored response; the key is also kept on the
     # entry, so the entry itself can never be booked twice by the same actor.
     view = service.book(
@@ -206,7 +239,7 @@ def create_entry(
         village_id=body.village_id,
         code=body.code,
         postings=[service.PostingInput(p.account_id, p.amount) for p in body.postings],
-        actor=actor,
+        actor=caller.actor,
         clock=clock,
         memo=body.memo,
         details=body.metadata,
@@ -224,6 +257,7 @@ def create_entry(
     summary="A village's entries, newest first",
     responses=problem_responses(NotFound, InvalidCursor),
 )
+@requires(Permission.ENTRIES_READ, on="village_id")
 def list_entries(
     village_id: uuid.UUID, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> PageRead[EntryRead]:
@@ -239,6 +273,7 @@ def list_entries(
     summary="Get an entry",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.ENTRIES_READ, on="entry_id")
 def get_entry(entry_id: uuid.UUID, session: SessionDep) -> EntryRead:
     return EntryRead.of(service.get_entry(session, entry_id))
 
@@ -254,18 +289,22 @@ def get_entry(entry_id: uuid.UUID, session: SessionDep) -> EntryRead:
         NotFound, errors.EntryAlreadyReversed, errors.EntryNotReversible, IdempotencyKeyReused
     ),
 )
+@requires(None, on="entry_id")
 def reverse_entry(
     entry_id: uuid.UUID,
     body: ReversalCreate,
     session: SessionDep,
-    actor: ActorDep,
+    caller: CallerDep,
     clock: ClockDep,
     _key: IdempotencyKey = None,
 ) -> EntryRead:
+    legs = ledger_access.legs_of_entry(session, entry_id)
+    for permission in sorted(ledger_access.reversal_permissions(legs)):
+        guard.require(session, caller, permission, "entry_id", entry_id)
     view = service.reverse(
         session,
         entry_id=entry_id,
-        actor=actor,
+        actor=caller.actor,
         clock=clock,
         reason=body.reason,
         details=body.metadata,
@@ -288,14 +327,17 @@ def reverse_entry(
         IdempotencyKeyReused,
     ),
 )
+@requires(None, on="entry_id")
 def post_entry(
     entry_id: uuid.UUID,
     session: SessionDep,
-    actor: ActorDep,
+    caller: CallerDep,
     clock: ClockDep,
     _key: IdempotencyKey = None,
 ) -> EntryRead:
-    return EntryRead.of(service.post_pending(session, entry_id=entry_id, actor=actor, clock=clock))
+    _require_as_booked(session, caller, entry_id)
+    view = service.post_pending(session, entry_id=entry_id, actor=caller.actor, clock=clock)
+    return EntryRead.of(view)
 
 
 @router.post(
@@ -312,16 +354,18 @@ def post_entry(
         IdempotencyKeyReused,
     ),
 )
+@requires(None, on="entry_id")
 def void_entry(
     entry_id: uuid.UUID,
     body: VoidCreate,
     session: SessionDep,
-    actor: ActorDep,
+    caller: CallerDep,
     clock: ClockDep,
     _key: IdempotencyKey = None,
 ) -> EntryRead:
+    _require_as_booked(session, caller, entry_id)
     view = service.void_pending(
-        session, entry_id=entry_id, actor=actor, clock=clock, reason=body.reason
+        session, entry_id=entry_id, actor=caller.actor, clock=clock, reason=body.reason
     )
     return EntryRead.of(view)
 
@@ -335,6 +379,7 @@ def void_entry(
     "names the first broken entry.",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.BOOKS_VERIFY, on="village_id")
 def verify_books(village_id: uuid.UUID, session: SessionDep) -> VerificationRead:
     return VerificationRead.of(service.verify_books(session, village_id))
 
@@ -345,5 +390,13 @@ def verify_books(village_id: uuid.UUID, session: SessionDep) -> VerificationRead
     summary="Trial balance of a village's books",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.BOOKS_READ, on="village_id")
 def get_trial_balance(village_id: uuid.UUID, session: SessionDep) -> TrialBalanceRead:
     return TrialBalanceRead.of(service.trial_balance(session, village_id))
+
+
+def _require_as_booked(session: Session, caller: Caller, entry_id: uuid.UUID) -> None:
+    """Posting or voiding a pending entry needs what booking it needed."""
+    legs = ledger_access.legs_of_entry(session, entry_id)
+    for permission in sorted(ledger_access.booking_permissions(legs)):
+        guard.require(session, caller, permission, "entry_id", entry_id)

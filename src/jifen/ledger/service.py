@@ -39,6 +39,7 @@ from jifen.ledger.policy import (
 from jifen.models import GENESIS_HASH, Account, AccountBalance, Book, Entry, Posting
 from jifen.models.tenancy import Household, Member, Organisation, Village
 from jifen.problems import IdempotencyKeyReused, NotFound
+from jifen.webhooks import events
 
 VERIFY_CHUNK = 2000
 
@@ -413,6 +414,7 @@ def book(
                 replayed=True,
             )
     entry = _write(session, head, draft, clock)
+    events.emit_for_entry(session, entry)
     return EntryView(entry, "pending" if is_pending else "posted")
 
 
@@ -475,12 +477,16 @@ def reverse(
         allow_below_floor=True,
         check_members_active=False,
     )
-    return EntryView(_write(session, head, draft, clock), "posted")
+    entry = _write(session, head, draft, clock)
+    events.emit_for_entry(session, entry)
+    return EntryView(entry, "posted")
 
 
 def post_pending(session: Session, *, entry_id: uuid.UUID, actor: str, clock: Clock) -> EntryView:
     """Make a pending entry's amounts count, as of now."""
-    return _resolve(session, entry_id=entry_id, actor=actor, clock=clock, post=True)
+    view = _resolve(session, entry_id=entry_id, actor=actor, clock=clock, post=True)
+    events.emit_for_entry(session, view.entry)
+    return view
 
 
 def void_pending(

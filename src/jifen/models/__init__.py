@@ -1,5 +1,20 @@
 """Every ORM table, one module per aggregate: the one place Alembic looks."""
 
+from jifen.models.access import (
+    ApiKey,
+    AuditEvent,
+    MemberBinding,
+    MemberCredential,
+    OAuthClient,
+    OutboxEvent,
+    Principal,
+    Role,
+    RoleGrant,
+    ServiceSecret,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from jifen.models.base import Base
 from jifen.models.idempotency import IdempotencyRecord
 from jifen.models.ledger import GENESIS_HASH, Account, AccountBalance, Book, Entry, Posting
@@ -16,6 +31,8 @@ __all__ = [
     "GENESIS_HASH",
     "Account",
     "AccountBalance",
+    "ApiKey",
+    "AuditEvent",
     "Base",
     "Book",
     "Entry",
@@ -23,8 +40,19 @@ __all__ = [
     "HouseholdMembership",
     "IdempotencyRecord",
     "Member",
+    "MemberBinding",
+    "MemberCredential",
+    "OAuthClient",
     "Organisation",
+    "OutboxEvent",
     "Posting",
+    "Principal",
+    "Role",
+    "RoleGrant",
+    "ServiceSecret",
     "Township",
     "Village",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

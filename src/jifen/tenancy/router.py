@@ -7,7 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, status
 
-from jifen.api.deps import ActorDep, ClockDep, SessionDep
+from jifen.access import guard
+from jifen.access.guard import requires
+from jifen.access.permissions import Permission
+from jifen.api.deps import ActorDep, CallerDep, ClockDep, SessionDep
 from jifen.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from jifen.api.routing import UnitOfWorkRoute
 from jifen.kit.schemas import PageRead
@@ -62,6 +65,7 @@ _LIST = (InvalidCursor,)
     summary="Create a township",
     responses=problem_responses(*_CREATE),
 )
+@requires(Permission.TOWNSHIPS_CREATE)
 def create_township(
     body: TownshipCreate, session: SessionDep, clock: ClockDep, _key: IdempotencyKey = None
 ) -> TownshipRead:
@@ -72,10 +76,12 @@ def create_township(
 @router.get(
     "/townships", tags=["tenancy"], summary="List townships", responses=problem_responses(*_LIST)
 )
+@requires(Permission.TENANCY_READ, anywhere=True)
 def list_townships(
-    session: SessionDep, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep, caller: CallerDep, limit: Limit = 50, cursor: Cursor = None
 ) -> PageRead[TownshipRead]:
-    page = service.list_townships(session, limit=limit, cursor=cursor)
+    only = guard.visible_townships(caller, Permission.TENANCY_READ)
+    page = service.list_townships(session, limit=limit, cursor=cursor, only=only)
     return PageRead[TownshipRead](
         items=[TownshipRead.model_validate(t) for t in page.items], next_cursor=page.next_cursor
     )
@@ -87,6 +93,7 @@ def list_townships(
     summary="Get a township",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.TENANCY_READ, on="township_id")
 def get_township(township_id: uuid.UUID, session: SessionDep) -> TownshipRead:
     return TownshipRead.model_validate(service.get_township(session, township_id))
 
@@ -97,6 +104,7 @@ def get_township(township_id: uuid.UUID, session: SessionDep) -> TownshipRead:
     summary="Rename a township",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.TOWNSHIP_MANAGE, on="township_id")
 def update_township(
     township_id: uuid.UUID, body: TownshipUpdate, session: SessionDep
 ) -> TownshipRead:
@@ -118,9 +126,15 @@ def update_township(
     "funding source.",
     responses=problem_responses(*_CREATE),
 )
+@requires(None)
 def create_village(
-    body: VillageCreate, session: SessionDep, clock: ClockDep, _key: IdempotencyKey = None
+    body: VillageCreate,
+    session: SessionDep,
+    caller: CallerDep,
+    clock: ClockDep,
+    _key: IdempotencyKey = None,
 ) -> VillageRead:
+    guard.require(session, caller, Permission.TOWNSHIP_MANAGE, "township_id", body.township_id)
     village = service.create_village(
         session,
         township_id=body.township_id,
@@ -135,13 +149,25 @@ def create_village(
 @router.get(
     "/villages", tags=["tenancy"], summary="List villages", responses=problem_responses(*_LIST)
 )
+@requires(Permission.TENANCY_READ, anywhere=True)
 def list_villages(
     session: SessionDep,
+    caller: CallerDep,
     township_id: uuid.UUID | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> PageRead[VillageRead]:
-    page = service.list_villages(session, township_id=township_id, limit=limit, cursor=cursor)
+    if township_id is not None:
+        guard.require(session, caller, Permission.TENANCY_READ, "township_id", township_id)
+    townships, villages = guard.visible_villages(caller, Permission.TENANCY_READ)
+    page = service.list_villages(
+        session,
+        township_id=township_id,
+        limit=limit,
+        cursor=cursor,
+        only_townships=townships,
+        only=villages,
+    )
     return PageRead[VillageRead](
         items=[VillageRead.model_validate(v) for v in page.items], next_cursor=page.next_cursor
     )
@@ -153,6 +179,7 @@ def list_villages(
     summary="Get a village",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.TENANCY_READ, on="village_id")
 def get_village(village_id: uuid.UUID, session: SessionDep) -> VillageRead:
     return VillageRead.model_validate(service.get_village(session, village_id))
 
@@ -163,6 +190,7 @@ def get_village(village_id: uuid.UUID, session: SessionDep) -> VillageRead:
     summary="Update a village",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.VILLAGES_MANAGE, on="village_id")
 def update_village(village_id: uuid.UUID, body: VillageUpdate, session: SessionDep) -> VillageRead:
     village = service.update_village(
         session, village_id, name=body.name, allow_below_floor_codes=body.allow_below_floor_codes
@@ -180,9 +208,15 @@ def update_village(village_id: uuid.UUID, body: VillageUpdate, session: SessionD
     summary="Register a household (opens its points account)",
     responses=problem_responses(*_CREATE),
 )
+@requires(None)
 def create_household(
-    body: HouseholdCreate, session: SessionDep, clock: ClockDep, _key: IdempotencyKey = None
+    body: HouseholdCreate,
+    session: SessionDep,
+    caller: CallerDep,
+    clock: ClockDep,
+    _key: IdempotencyKey = None,
 ) -> HouseholdRead:
+    guard.require(session, caller, Permission.MEMBERS_WRITE, "village_id", body.village_id)
     household = service.create_household(
         session, village_id=body.village_id, number=body.number, name=body.name, now=clock.now
     )
@@ -192,12 +226,17 @@ def create_household(
 @router.get(
     "/households", tags=["tenancy"], summary="List households", responses=problem_responses(*_LIST)
 )
+@requires(None)
 def list_households(
     session: SessionDep,
+    caller: CallerDep,
     village_id: uuid.UUID | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> PageRead[HouseholdRead]:
+    guard.require_most_specific(
+        session, caller, Permission.TENANCY_READ, {"village_id": village_id}
+    )
     page = service.list_households(session, village_id=village_id, limit=limit, cursor=cursor)
     return PageRead[HouseholdRead](
         items=[HouseholdRead.model_validate(h) for h in page.items], next_cursor=page.next_cursor
@@ -210,6 +249,7 @@ def list_households(
     summary="Get a household",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.TENANCY_READ, on="household_id")
 def get_household(household_id: uuid.UUID, session: SessionDep) -> HouseholdRead:
     return HouseholdRead.model_validate(service.get_household(session, household_id))
 
@@ -220,6 +260,7 @@ def get_household(household_id: uuid.UUID, session: SessionDep) -> HouseholdRead
     summary="Current members of a household",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.TENANCY_READ, on="household_id")
 def get_household_members(household_id: uuid.UUID, session: SessionDep) -> list[MembershipRead]:
     service.get_household(session, household_id)
     return [
@@ -242,6 +283,7 @@ def get_household_members(household_id: uuid.UUID, session: SessionDep) -> list[
         ledger_errors.MemberInactive,
     ),
 )
+@requires(Permission.MEMBERS_WRITE, on="household_id")
 def split_household(
     household_id: uuid.UUID,
     body: HouseholdSplitCreate,
@@ -279,9 +321,15 @@ def split_household(
     summary="Register a member (opens their points account)",
     responses=problem_responses(*_CREATE, errors.OtherVillage),
 )
+@requires(None)
 def create_member(
-    body: MemberCreate, session: SessionDep, clock: ClockDep, _key: IdempotencyKey = None
+    body: MemberCreate,
+    session: SessionDep,
+    caller: CallerDep,
+    clock: ClockDep,
+    _key: IdempotencyKey = None,
 ) -> MemberRead:
+    guard.require(session, caller, Permission.MEMBERS_WRITE, "village_id", body.village_id)
     member = service.create_member(
         session,
         village_id=body.village_id,
@@ -300,13 +348,21 @@ def create_member(
 @router.get(
     "/members", tags=["tenancy"], summary="List members", responses=problem_responses(*_LIST)
 )
+@requires(None)
 def list_members(
     session: SessionDep,
+    caller: CallerDep,
     village_id: uuid.UUID | None = None,
     household_id: uuid.UUID | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> PageRead[MemberRead]:
+    guard.require_most_specific(
+        session,
+        caller,
+        Permission.TENANCY_READ,
+        {"household_id": household_id, "village_id": village_id},
+    )
     page = service.list_members(
         session, village_id=village_id, household_id=household_id, limit=limit, cursor=cursor
     )
@@ -321,6 +377,7 @@ def list_members(
     summary="Get a member",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.TENANCY_READ, on="member_id")
 def get_member(member_id: uuid.UUID, session: SessionDep) -> MemberRead:
     return MemberRead.model_validate(service.get_member(session, member_id))
 
@@ -331,6 +388,7 @@ def get_member(member_id: uuid.UUID, session: SessionDep) -> MemberRead:
     summary="Update a member",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.MEMBERS_WRITE, on="member_id")
 def update_member(member_id: uuid.UUID, body: MemberUpdate, session: SessionDep) -> MemberRead:
     member = service.update_member(session, member_id, name=body.name, phone=body.phone)
     return MemberRead.model_validate(member)
@@ -342,6 +400,7 @@ def update_member(member_id: uuid.UUID, body: MemberUpdate, session: SessionDep)
     summary="A member's household history",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.TENANCY_READ, on="member_id")
 def get_memberships(member_id: uuid.UUID, session: SessionDep) -> list[MembershipRead]:
     service.get_member(session, member_id)
     return [MembershipRead.model_validate(m) for m in service.memberships(session, member_id)]
@@ -360,6 +419,7 @@ def get_memberships(member_id: uuid.UUID, session: SessionDep) -> list[Membershi
         IdempotencyKeyReused,
     ),
 )
+@requires(Permission.MEMBERS_WRITE, on="member_id")
 def move_member(
     member_id: uuid.UUID,
     body: MemberMove,
@@ -386,6 +446,7 @@ def move_member(
         NotFound, errors.MemberNotInHousehold, errors.InvalidDate, IdempotencyKeyReused
     ),
 )
+@requires(Permission.MEMBERS_WRITE, on="member_id")
 def leave_household(
     member_id: uuid.UUID,
     body: MemberDeparture,
@@ -404,6 +465,7 @@ def leave_household(
         NotFound, errors.MemberAlreadyDeactivated, errors.InvalidDate, IdempotencyKeyReused
     ),
 )
+@requires(Permission.MEMBERS_WRITE, on="member_id")
 def deactivate_member(
     member_id: uuid.UUID,
     body: MemberDeactivation,
@@ -424,9 +486,15 @@ def deactivate_member(
     summary="Register an organisation (shop, company, social group)",
     responses=problem_responses(*_CREATE),
 )
+@requires(None)
 def create_organisation(
-    body: OrganisationCreate, session: SessionDep, clock: ClockDep, _key: IdempotencyKey = None
+    body: OrganisationCreate,
+    session: SessionDep,
+    caller: CallerDep,
+    clock: ClockDep,
+    _key: IdempotencyKey = None,
 ) -> OrganisationRead:
+    guard.require(session, caller, Permission.MEMBERS_WRITE, "township_id", body.township_id)
     organisation = service.create_organisation(
         session, township_id=body.township_id, name=body.name, kind=body.kind.value, now=clock.now
     )
@@ -439,13 +507,20 @@ def create_organisation(
     summary="List organisations",
     responses=problem_responses(*_LIST),
 )
+@requires(Permission.TENANCY_READ, anywhere=True)
 def list_organisations(
     session: SessionDep,
+    caller: CallerDep,
     township_id: uuid.UUID | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> PageRead[OrganisationRead]:
-    page = service.list_organisations(session, township_id=township_id, limit=limit, cursor=cursor)
+    if township_id is not None:
+        guard.require(session, caller, Permission.TENANCY_READ, "township_id", township_id)
+    only = guard.visible_townships(caller, Permission.TENANCY_READ)
+    page = service.list_organisations(
+        session, township_id=township_id, limit=limit, cursor=cursor, only=only
+    )
     return PageRead[OrganisationRead](
         items=[OrganisationRead.model_validate(o) for o in page.items],
         next_cursor=page.next_cursor,
@@ -458,5 +533,6 @@ def list_organisations(
     summary="Get an organisation",
     responses=problem_responses(NotFound),
 )
+@requires(Permission.TENANCY_READ, on="organisation_id")
 def get_organisation(organisation_id: uuid.UUID, session: SessionDep) -> OrganisationRead:
     return OrganisationRead.model_validate(service.get_organisation(session, organisation_id))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -70,8 +70,18 @@ def get_township(session: Session, township_id: uuid.UUID) -> Township:
     return _get(session, Township, "township", township_id)
 
 
-def list_townships(session: Session, *, limit: int, cursor: str | None) -> Page[Township]:
-    return _page(session, select(Township), Township, limit, cursor)
+def list_townships(
+    session: Session,
+    *,
+    limit: int,
+    cursor: str | None,
+    only: Collection[uuid.UUID] | None = None,
+) -> Page[Township]:
+    """`only` narrows the list to these townships (what the caller may see)."""
+    query = select(Township)
+    if only is not None:
+        query = query.where(Township.id.in_(list(only)))
+    return _page(session, query, Township, limit, cursor)
 
 
 def update_township(session: Session, township_id: uuid.UUID, *, name: str | None) -> Township:
@@ -110,11 +120,25 @@ def get_village(session: Session, village_id: uuid.UUID) -> Village:
 
 
 def list_villages(
-    session: Session, *, township_id: uuid.UUID | None, limit: int, cursor: str | None
+    session: Session,
+    *,
+    township_id: uuid.UUID | None,
+    limit: int,
+    cursor: str | None,
+    only_townships: Collection[uuid.UUID] | None = None,
+    only: Collection[uuid.UUID] | None = None,
 ) -> Page[Village]:
+    """`only_townships` and `only` narrow the list to what the caller may see."""
     query = select(Village)
     if township_id is not None:
         query = query.where(Village.township_id == township_id)
+    if only_townships is not None or only is not None:
+        query = query.where(
+            or_(
+                Village.township_id.in_(list(only_townships or ())),
+                Village.id.in_(list(only or ())),
+            )
+        )
     return _page(session, query, Village, limit, cursor)
 
 
@@ -464,9 +488,17 @@ def get_organisation(session: Session, organisation_id: uuid.UUID) -> Organisati
 
 
 def list_organisations(
-    session: Session, *, township_id: uuid.UUID | None, limit: int, cursor: str | None
+    session: Session,
+    *,
+    township_id: uuid.UUID | None,
+    limit: int,
+    cursor: str | None,
+    only: Collection[uuid.UUID] | None = None,
 ) -> Page[Organisation]:
+    """`only` narrows the list to these townships' organisations."""
     query = select(Organisation)
     if township_id is not None:
         query = query.where(Organisation.township_id == township_id)
+    if only is not None:
+        query = query.where(Organisation.township_id.in_(list(only)))
     return _page(session, query, Organisation, limit, cursor)

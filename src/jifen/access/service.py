@@ -1,0 +1,694 @@
+"""Users, grants, roles, API keys, OAuth2 clients, member credentials and bindings.
+
+Nobody can hand out more than they hold: a role's permissions must all be the author's
+own in the role's scope, and a grant needs the granter to hold every permission of the
+role over the scope it is granted on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from jifen.access import credentials
+from jifen.access.errors import (
+    BindingConflict,
+    CredentialRejected,
+    Forbidden,
+    PermissionNotHeld,
+    RoleScopeMismatch,
+)
+from jifen.access.guard import GLOBAL, Caller, Scope, allows
+from jifen.access.permissions import ClientScope, Permission, ScopeKind
+from jifen.kit.ids import new_id
+from jifen.kit.pagination import Page, page_of, uuid_after
+from jifen.models import (
+    ApiKey,
+    AuditEvent,
+    Member,
+    MemberBinding,
+    MemberCredential,
+    OAuthClient,
+    Principal,
+    Role,
+    RoleGrant,
+    Village,
+)
+from jifen.problems import AlreadyExists, NotFound, ValidationFailed
+
+SYSTEM = "system"
+
+
+def _scope_for(
+    session: Session, township_id: uuid.UUID | None, village_id: uuid.UUID | None
+) -> Scope:
+    if village_id is not None:
+        village = session.get(Village, village_id)
+        if village is None:
+            raise NotFound("village", village_id)
+        if township_id is not None and village.township_id != township_id:
+            raise ValidationFailed(f"village {village_id} is not in township {township_id}")
+        return Scope("village", village_id, village.township_id, village_id)
+    if township_id is not None:
+        return Scope("township", township_id, township_id)
+    return GLOBAL
+
+
+def _hold_all(caller: Caller | None, permissions: Iterable[str], scope: Scope) -> None:
+    if caller is None:  # the command line, run by the operator
+        return
+    missing = sorted(p for p in permissions if not allows(caller, Permission(p), scope))
+    if missing:
+        raise PermissionNotHeld(
+            f"You do not hold {', '.join(missing)} here, so you cannot give it",
+            missing=missing,
+        )
+
+
+# --- users and grants ---------------------------------------------------------------------
+
+
+def create_user(
+    session: Session,
+    *,
+    name: str,
+    township_id: uuid.UUID | None,
+    village_id: uuid.UUID | None,
+    username: str | None = None,
+    password: str | None = None,
+    member_id: uuid.UUID | None = None,
+    created_by: str,
+    now: datetime,
+) -> Principal:
+    scope = _scope_for(session, township_id, village_id)
+    if member_id is not None:
+        member = session.get(Member, member_id)
+        if member is None:
+            raise NotFound("member", member_id)
+        if member.village_id != scope.village_id:
+            raise ValidationFailed("a resident's user belongs to the member's own village")
+    user = Principal(
+        id=new_id(),
+        kind="user",
+        township_id=scope.township_id,
+        village_id=scope.village_id,
+        name=name,
+        username=username,
+        password_hash=credentials.hash_password(password) if password else None,
+        member_id=member_id,
+        created_at=now,
+        created_by=created_by,
+        disabled_at=None,
+    )
+    session.add(user)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise AlreadyExists(f"username {username!r} is taken") from None
+    return user
+
+
+def get_user(session: Session, user_id: uuid.UUID) -> Principal:
+    user = session.get(Principal, user_id)
+    if user is None or user.kind != "user":
+        raise NotFound("user", user_id)
+    return user
+
+
+def list_users(
+    session: Session,
+    *,
+    township_id: uuid.UUID | None,
+    village_id: uuid.UUID | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[Principal]:
+    query = select(Principal).where(Principal.kind == "user")
+    if village_id is not None:
+        query = query.where(Principal.village_id == village_id)
+    elif township_id is not None:
+        query = query.where(Principal.township_id == township_id)
+    return _page(session, query, Principal, limit, cursor)
+
+
+def update_user(
+    session: Session,
+    user_id: uuid.UUID,
+    *,
+    name: str | None,
+    password: str | None,
+    disabled: bool | None,
+    now: datetime,
+) -> Principal:
+    user = get_user(session, user_id)
+    if name is not None:
+        user.name = name
+    if password is not None:
+        if user.username is None:
+            raise ValidationFailed("set a password only for a user with a username")
+        user.password_hash = credentials.hash_password(password)
+    if disabled is not None:
+        user.disabled_at = now if disabled else None
+    session.flush()
+    return user
+
+
+def get_role(session: Session, role_id: uuid.UUID) -> Role:
+    role = session.get(Role, role_id)
+    if role is None:
+        raise NotFound("role", role_id)
+    return role
+
+
+def builtin_role(session: Session, code: str) -> Role:
+    role = session.execute(
+        select(Role).where(Role.code == code, Role.township_id.is_(None))
+    ).scalar_one_or_none()
+    if role is None:
+        raise NotFound("role", code)
+    return role
+
+
+def grant_role(
+    session: Session,
+    *,
+    caller: Caller | None,
+    user_id: uuid.UUID,
+    role_id: uuid.UUID,
+    village_id: uuid.UUID | None,
+    township_id: uuid.UUID | None = None,
+    created_by: str,
+    now: datetime,
+) -> RoleGrant:
+    user = get_user(session, user_id)
+    role = get_role(session, role_id)
+    kind = ScopeKind(role.scope)
+    if kind is ScopeKind.SYSTEM:
+        if village_id is not None or user.township_id is not None:
+            raise RoleScopeMismatch("a platform role goes to a platform user, on no village")
+        scope = GLOBAL
+    elif kind is ScopeKind.TOWNSHIP:
+        if village_id is not None:
+            raise RoleScopeMismatch(f"{role.code} is granted on a whole township, not a village")
+        if user.township_id is None:
+            raise RoleScopeMismatch("this user belongs to no township")
+        scope = _scope_for(session, township_id or user.township_id, None)
+    else:
+        village_id = village_id or user.village_id
+        if village_id is None:
+            raise RoleScopeMismatch(f"{role.code} is granted on one village: name it")
+        scope = _scope_for(session, None, village_id)
+        if kind is ScopeKind.SELF and (user.member_id is None or user.village_id != village_id):
+            raise RoleScopeMismatch(f"{role.code} goes to a resident's own user, in their village")
+    if scope.township_id != user.township_id and kind is not ScopeKind.SYSTEM:
+        raise RoleScopeMismatch("a user is granted roles in their own township only")
+    if role.township_id is not None and role.township_id != scope.township_id:
+        raise RoleScopeMismatch("this role belongs to another township")
+    if role.village_id is not None and role.village_id != scope.village_id:
+        raise RoleScopeMismatch("this role belongs to another village")
+    _hold_all(caller, [Permission.ACCESS_MANAGE, *role.permissions], scope)
+    grant = RoleGrant(
+        id=new_id(),
+        principal_id=user.id,
+        role_id=role.id,
+        township_id=scope.township_id,
+        village_id=scope.village_id,
+        created_at=now,
+        created_by=created_by,
+    )
+    session.add(grant)
+    session.flush()
+    return grant
+
+
+@dataclass(frozen=True)
+class GrantView:
+    grant: RoleGrant
+    role: Role
+
+
+def list_grants(session: Session, user_id: uuid.UUID) -> list[GrantView]:
+    get_user(session, user_id)
+    rows = session.execute(
+        select(RoleGrant, Role)
+        .join(Role, Role.id == RoleGrant.role_id)
+        .where(RoleGrant.principal_id == user_id)
+        .order_by(RoleGrant.id)
+    ).all()
+    return [GrantView(grant, role) for grant, role in rows]
+
+
+def revoke_grant(
+    session: Session, *, caller: Caller | None, user_id: uuid.UUID, grant_id: uuid.UUID
+) -> GrantView:
+    found = session.execute(
+        select(RoleGrant, Role)
+        .join(Role, Role.id == RoleGrant.role_id)
+        .where(RoleGrant.id == grant_id, RoleGrant.principal_id == user_id)
+    ).first()
+    if found is None:
+        raise NotFound("grant", grant_id)
+    grant, role = found
+    scope = _scope_for(session, grant.township_id, grant.village_id)
+    _hold_all(caller, [Permission.ACCESS_MANAGE, *role.permissions], scope)
+    view = GrantView(grant, role)
+    session.delete(grant)
+    session.flush()
+    return view
+
+
+# --- roles --------------------------------------------------------------------------------
+
+
+def create_role(
+    session: Session,
+    *,
+    caller: Caller | None,
+    township_id: uuid.UUID,
+    village_id: uuid.UUID | None,
+    code: str,
+    label: str,
+    scope_kind: ScopeKind,
+    permissions: Collection[Permission],
+    now: datetime,
+) -> Role:
+    if scope_kind is ScopeKind.SYSTEM:
+        raise RoleScopeMismatch("townships and villages cannot define platform roles")
+    if village_id is not None and scope_kind is ScopeKind.TOWNSHIP:
+        raise RoleScopeMismatch("a village's own role is granted on that village only")
+    scope = _scope_for(session, township_id, village_id)
+    _hold_all(caller, [Permission.ROLES_MANAGE, *permissions], scope)
+    clash = session.execute(
+        select(Role.id).where(
+            Role.code == code, or_(Role.township_id.is_(None), Role.township_id == township_id)
+        )
+    ).first()
+    if clash is not None:
+        raise AlreadyExists(f"role code {code!r} is taken in this township")
+    role = Role(
+        id=new_id(),
+        township_id=township_id,
+        village_id=village_id,
+        code=code,
+        label=label,
+        scope=scope_kind.value,
+        permissions=sorted(p.value for p in permissions),
+        created_at=now,
+    )
+    session.add(role)
+    session.flush()
+    return role
+
+
+def update_role(
+    session: Session,
+    *,
+    caller: Caller | None,
+    role_id: uuid.UUID,
+    label: str | None,
+    permissions: Collection[Permission] | None,
+) -> Role:
+    role = get_role(session, role_id)
+    if role.township_id is None:
+        raise Forbidden("built-in roles are changed by a migration, not over the API")
+    if label is not None:
+        role.label = label
+    if permissions is not None:
+        scope = _scope_for(session, role.township_id, role.village_id)
+        _hold_all(caller, [Permission.ROLES_MANAGE, *permissions], scope)
+        role.permissions = sorted(p.value for p in permissions)
+    session.flush()
+    return role
+
+
+def list_roles(
+    session: Session, *, township_id: uuid.UUID | None, village_id: uuid.UUID | None
+) -> list[Role]:
+    """The built-in roles, and the township's own (and one village's, if named)."""
+    conditions: list[Any] = [Role.township_id.is_(None)]
+    if township_id is not None:
+        conditions.append(
+            (Role.township_id == township_id)
+            & (Role.village_id.is_(None) | (Role.village_id == village_id))
+        )
+    return list(
+        session.execute(
+            select(Role).where(or_(*conditions)).order_by(Role.township_id.is_not(None), Role.code)
+        ).scalars()
+    )
+
+
+# --- API keys -----------------------------------------------------------------------------
+
+
+def create_api_key(
+    session: Session, *, user_id: uuid.UUID, name: str, created_by: str, now: datetime
+) -> tuple[ApiKey, str]:
+    user = get_user(session, user_id)
+    issued = credentials.new_api_key()
+    key = ApiKey(
+        id=new_id(),
+        principal_id=user.id,
+        prefix=issued.public,
+        secret_hash=issued.hash,
+        name=name,
+        created_at=now,
+        created_by=created_by,
+        last_used_at=None,
+        revoked_at=None,
+    )
+    session.add(key)
+    session.flush()
+    return key, issued.token
+
+
+def list_api_keys(session: Session, user_id: uuid.UUID) -> list[ApiKey]:
+    get_user(session, user_id)
+    return list(
+        session.execute(
+            select(ApiKey).where(ApiKey.principal_id == user_id).order_by(ApiKey.id)
+        ).scalars()
+    )
+
+
+def revoke_api_key(session: Session, key_id: uuid.UUID, now: datetime) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound("api_key", key_id)
+    if key.revoked_at is None:
+        key.revoked_at = now
+        session.flush()
+    return key
+
+
+# --- OAuth2 clients -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientView:
+    client: OAuthClient
+    principal: Principal
+
+
+def register_client(
+    session: Session,
+    *,
+    township_id: uuid.UUID,
+    name: str,
+    scopes: Collection[ClientScope],
+    created_by: str,
+    now: datetime,
+) -> tuple[ClientView, str]:
+    _scope_for(session, township_id, None)
+    client_id, secret = credentials.new_client_credentials()
+    principal = Principal(
+        id=new_id(),
+        kind="client",
+        township_id=township_id,
+        village_id=None,
+        name=name,
+        username=None,
+        password_hash=None,
+        member_id=None,
+        created_at=now,
+        created_by=created_by,
+        disabled_at=None,
+    )
+    session.add(principal)
+    session.flush()
+    client = OAuthClient(
+        principal_id=principal.id,
+        client_id=client_id,
+        secret_hash=credentials.digest(secret),
+        township_id=township_id,
+        scopes=sorted(s.value for s in scopes),
+        created_at=now,
+        revoked_at=None,
+    )
+    session.add(client)
+    session.flush()
+    return ClientView(client, principal), secret
+
+
+def get_client(session: Session, principal_id: uuid.UUID) -> ClientView:
+    row = session.execute(
+        select(OAuthClient, Principal)
+        .join(Principal, Principal.id == OAuthClient.principal_id)
+        .where(OAuthClient.principal_id == principal_id)
+    ).first()
+    if row is None:
+        raise NotFound("client", principal_id)
+    return ClientView(row[0], row[1])
+
+
+def list_clients(session: Session, township_id: uuid.UUID) -> list[ClientView]:
+    rows = session.execute(
+        select(OAuthClient, Principal)
+        .join(Principal, Principal.id == OAuthClient.principal_id)
+        .where(OAuthClient.township_id == township_id)
+        .order_by(OAuthClient.principal_id)
+    ).all()
+    return [ClientView(c, p) for c, p in rows]
+
+
+def revoke_client(session: Session, principal_id: uuid.UUID, now: datetime) -> ClientView:
+    view = get_client(session, principal_id)
+    if view.client.revoked_at is None:
+        view.client.revoked_at = now
+        session.flush()
+    return view
+
+
+def authenticate_client(session: Session, client_id: str, secret: str) -> OAuthClient | None:
+    client = session.execute(
+        select(OAuthClient).where(OAuthClient.client_id == client_id)
+    ).scalar_one_or_none()
+    if client is None or not credentials.same_digest(secret, client.secret_hash):
+        return None
+    return None if client.revoked_at is not None else client
+
+
+# --- member credentials and bindings ------------------------------------------------------
+
+
+def issue_member_credential(
+    session: Session,
+    *,
+    member_id: uuid.UUID,
+    kind: str,
+    ttl_seconds: int,
+    created_by: str,
+    now: datetime,
+) -> tuple[MemberCredential, str]:
+    """A one-time code (kind "code", expires) or a card token (kind "card"; a new card
+    revokes the old one)."""
+    member = session.get(Member, member_id)
+    if member is None:
+        raise NotFound("member", member_id)
+    if kind == "card":
+        session.execute(
+            update(MemberCredential)
+            .where(
+                MemberCredential.member_id == member_id,
+                MemberCredential.kind == "card",
+                MemberCredential.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        secret = credentials.new_card_token()
+        expires = None
+    else:
+        secret = credentials.new_one_time_code()
+        expires = now + timedelta(seconds=ttl_seconds)
+    credential = MemberCredential(
+        id=new_id(),
+        member_id=member.id,
+        village_id=member.village_id,
+        kind=kind,
+        secret_hash=credentials.digest(secret),
+        created_at=now,
+        created_by=created_by,
+        expires_at=expires,
+        used_at=None,
+        revoked_at=None,
+    )
+    session.add(credential)
+    session.flush()
+    return credential, secret
+
+
+def _credential(session: Session, *, card_token: str | None, code: str | None) -> MemberCredential:
+    if (card_token is None) == (code is None):
+        raise ValidationFailed("give exactly one of card_token and code")
+    secret = card_token if card_token is not None else credentials.normalise_code(code or "")
+    credential = session.execute(
+        select(MemberCredential).where(MemberCredential.secret_hash == credentials.digest(secret))
+    ).scalar_one_or_none()
+    if credential is None or credential.kind != ("card" if card_token is not None else "code"):
+        raise CredentialRejected()
+    return credential
+
+
+def bind_member(
+    session: Session,
+    *,
+    client_principal_id: uuid.UUID,
+    township_id: uuid.UUID,
+    user_ref: str,
+    card_token: str | None,
+    code: str | None,
+    now: datetime,
+) -> tuple[MemberBinding, bool]:
+    """Bind a client's user to the member who proved who they are. (binding, created)."""
+    credential = _credential(session, card_token=card_token, code=code)
+    village = session.get(Village, credential.village_id)
+    usable = (
+        credential.revoked_at is None
+        and credential.used_at is None
+        and (credential.expires_at is None or credential.expires_at > now)
+        and village is not None
+        and village.township_id == township_id
+    )
+    if not usable:
+        raise CredentialRejected()
+    member = session.get(Member, credential.member_id)
+    if member is None or (member.deactivated_on is not None):
+        raise CredentialRejected("this member is no longer active")
+    existing = session.execute(
+        select(MemberBinding).where(
+            MemberBinding.client_principal_id == client_principal_id,
+            MemberBinding.user_ref == user_ref,
+            MemberBinding.revoked_at.is_(None),
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        if existing.member_id != credential.member_id:
+            raise BindingConflict(f"user {user_ref!r} is bound to another member; unbind first")
+        return existing, False
+    if credential.kind == "code":
+        credential.used_at = now
+    binding = MemberBinding(
+        id=new_id(),
+        client_principal_id=client_principal_id,
+        member_id=credential.member_id,
+        village_id=credential.village_id,
+        user_ref=user_ref,
+        created_at=now,
+        revoked_at=None,
+    )
+    session.add(binding)
+    session.flush()
+    return binding, True
+
+
+def get_binding(session: Session, binding_id: uuid.UUID) -> MemberBinding:
+    binding = session.get(MemberBinding, binding_id)
+    if binding is None or binding.revoked_at is not None:
+        raise NotFound("binding", binding_id)
+    return binding
+
+
+def list_bindings(
+    session: Session, *, client_principal_id: uuid.UUID, user_ref: str | None
+) -> list[MemberBinding]:
+    query = select(MemberBinding).where(
+        MemberBinding.client_principal_id == client_principal_id,
+        MemberBinding.revoked_at.is_(None),
+    )
+    if user_ref is not None:
+        query = query.where(MemberBinding.user_ref == user_ref)
+    return list(session.execute(query.order_by(MemberBinding.id).limit(500)).scalars())
+
+
+def unbind(session: Session, binding_id: uuid.UUID, now: datetime) -> MemberBinding:
+    binding = get_binding(session, binding_id)
+    binding.revoked_at = now
+    session.flush()
+    return binding
+
+
+# --- audit --------------------------------------------------------------------------------
+
+
+def list_audit_events(
+    session: Session,
+    *,
+    township_id: uuid.UUID | None,
+    village_id: uuid.UUID | None,
+    principal_id: uuid.UUID | None,
+    action: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[AuditEvent]:
+    query = select(AuditEvent)
+    filters: dict[str, Any] = {
+        "township_id": township_id,
+        "village_id": village_id,
+        "principal_id": principal_id,
+        "action": action,
+    }
+    for column, value in filters.items():
+        if value is not None:
+            query = query.where(getattr(AuditEvent, column) == value)
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.at < until)
+    # Newest first: ids are time-ordered (UUIDv7).
+    return _page(session, query, AuditEvent, limit, cursor, newest_first=True)
+
+
+def _page(
+    session: Session,
+    query: Any,
+    model: Any,
+    limit: int,
+    cursor: str | None,
+    *,
+    newest_first: bool = False,
+) -> Page[Any]:
+    column = model.id
+    after = uuid_after(cursor)
+    if after is not None:
+        query = query.where(column < after if newest_first else column > after)
+    query = query.order_by(column.desc() if newest_first else column).limit(limit + 1)
+    rows = list(session.execute(query).scalars())
+    return page_of(rows, limit, lambda row: {"id": row.id.hex})
+
+
+def create_platform_admin(
+    session: Session, *, name: str, username: str | None, password: str | None, now: datetime
+) -> tuple[Principal, str]:
+    """A platform administrator and their first API key, for the operator (CLI) and the
+    demo seed. Returns the user and the whole key."""
+    user = create_user(
+        session,
+        name=name,
+        township_id=None,
+        village_id=None,
+        username=username,
+        password=password,
+        created_by=SYSTEM,
+        now=now,
+    )
+    grant_role(
+        session,
+        caller=None,
+        user_id=user.id,
+        role_id=builtin_role(session, "platform_admin").id,
+        village_id=None,
+        created_by=SYSTEM,
+        now=now,
+    )
+    _key, token = create_api_key(session, user_id=user.id, name=name, created_by=SYSTEM, now=now)
+    return user, token

@@ -1,0 +1,201 @@
+"""The event catalog, and the outbox rows the ledger writes in its own transaction.
+
+An event row is written by the same database transaction as the change it reports, so a
+rolled-back booking leaves no event behind and a committed one always has its events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy.orm import Session
+
+from jifen.kit.canonical import format_instant
+from jifen.kit.ids import new_id
+from jifen.ledger.chain import EntryRecord
+from jifen.ledger.policy import CODE_PENDING_VOID, CODE_REVERSAL, AccountKind, Asset
+from jifen.models import Account, OutboxEvent
+
+
+class EventType(StrEnum):
+    """What a webhook endpoint may subscribe to.
+
+    Only the points.earned, points.redeemed and points.reversed events have a producer
+    (the ledger service). points.expiring, board.published, board.finalized and
+    settlement.approved are reserved for the expiry, boards and settlement domains, which
+    do not exist yet: nothing emits them.
+    """
+
+    POINTS_EARNED = "points.earned"
+    POINTS_REDEEMED = "points.redeemed"
+    POINTS_REVERSED = "points.reversed"
+    POINTS_EXPIRING = "points.expiring"
+    BOARD_PUBLISHED = "board.published"
+    BOARD_FINALIZED = "board.finalized"
+    SETTLEMENT_APPROVED = "settlement.approved"
+
+
+# The booking path runs these for every entry: built once, on the tables, so that
+# SQLAlchemy's compiled cache serves them.
+_accounts = cast(Table, Account.__table__)
+_ACCOUNT_FACTS = select(
+    _accounts.c.id,
+    _accounts.c.kind,
+    _accounts.c.asset,
+    _accounts.c.member_id,
+    _accounts.c.household_id,
+).where(_accounts.c.id.in_(bindparam("account_ids", expanding=True)))
+_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
+
+# An account's kind, asset and owner never change once it is open, so what was read once
+# serves every later entry of this process and the booking path skips the SELECT. Ids
+# are never reused, so a row read in a transaction that rolled back does no harm.
+_FACTS_CACHED_MAX = 65_536
+
+
+class _Facts(NamedTuple):
+    kind: str
+    asset: str
+    member_id: uuid.UUID | None
+    household_id: uuid.UUID | None
+
+
+_facts_cache: dict[uuid.UUID, _Facts] = {}
+
+_PERSON_KINDS = frozenset({AccountKind.MEMBER.value, AccountKind.HOUSEHOLD.value})
+
+
+def emit(
+    session: Session,
+    *,
+    event_type: EventType,
+    township_id: uuid.UUID,
+    village_id: uuid.UUID | None,
+    member_id: uuid.UUID | None = None,
+    household_id: uuid.UUID | None = None,
+    data: Mapping[str, Any],
+    now: datetime,
+) -> uuid.UUID:
+    """Add one event to the outbox, in the caller's transaction. `data` must be plain
+    JSON; the event's id, type and village are added to it."""
+    event_id = new_id()
+    session.connection().execute(
+        _INSERT_EVENT,
+        _row(
+            event_id, event_type, township_id, village_id, member_id, household_id, dict(data), now
+        ),
+    )
+    return event_id
+
+
+def emit_for_entry(session: Session, entry: EntryRecord) -> list[uuid.UUID]:
+    """Add the events an entry just written gives rise to: one per member or household
+    POINTS account it moved, in the caller's transaction. Returns the events' ids.
+
+    - a reversal: points.reversed on every such account;
+    - points landing on such an account (a posted entry, or a pending one being posted):
+      points.earned;
+    - points leaving such an account in an entry that credits the supermarket:
+      points.redeemed.
+    A pending entry being created or voided, and other debits, give no event.
+    """
+    if entry.is_pending or entry.code == CODE_PENDING_VOID:
+        return []
+    facts = _account_facts(session, [p.account_id for p in entry.postings])
+    points = [
+        (p, facts[p.account_id])
+        for p in entry.postings
+        if p.account_id in facts and facts[p.account_id].asset == Asset.POINTS.value
+    ]
+    credits_supermarket = any(
+        fact.kind == AccountKind.SUPERMARKET.value and p.amount > 0 for p, fact in points
+    )
+    rows = []
+    for posting, fact in points:
+        if fact.kind not in _PERSON_KINDS:
+            continue
+        if entry.code == CODE_REVERSAL:
+            event_type = EventType.POINTS_REVERSED
+        elif posting.amount > 0:
+            event_type = EventType.POINTS_EARNED
+        elif credits_supermarket:
+            event_type = EventType.POINTS_REDEEMED
+        else:
+            continue
+        data: dict[str, Any] = {
+            "occurred_at": format_instant(entry.occurred_at),
+            "account_id": str(posting.account_id),
+            "member_id": _str(fact.member_id),
+            "household_id": _str(fact.household_id),
+            "entry_id": str(entry.id),
+            "entry_code": entry.code,
+            "memo": entry.memo,
+            "amount": posting.amount,
+            "balance_after": posting.balance_after,
+        }
+        if entry.reverses_entry_id is not None:
+            data["reverses_entry_id"] = str(entry.reverses_entry_id)
+        rows.append(
+            _row(
+                new_id(),
+                event_type,
+                entry.township_id,
+                entry.village_id,
+                fact.member_id,
+                fact.household_id,
+                data,
+                entry.recorded_at,
+            )
+        )
+    if rows:
+        session.connection().execute(_INSERT_EVENT, rows)
+    return [row["id"] for row in rows]
+
+
+def _account_facts(session: Session, account_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Facts]:
+    facts = {i: _facts_cache[i] for i in account_ids if i in _facts_cache}
+    missing = [i for i in account_ids if i not in facts]
+    if missing:
+        if len(_facts_cache) + len(missing) > _FACTS_CACHED_MAX:
+            _facts_cache.clear()
+        for row in session.connection().execute(_ACCOUNT_FACTS, {"account_ids": missing}):
+            facts[row.id] = _facts_cache[row.id] = _Facts(*row[1:])
+    return facts
+
+
+def _row(
+    event_id: uuid.UUID,
+    event_type: EventType,
+    township_id: uuid.UUID,
+    village_id: uuid.UUID | None,
+    member_id: uuid.UUID | None,
+    household_id: uuid.UUID | None,
+    data: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    payload = {
+        "id": str(event_id),
+        "type": event_type.value,
+        "village_id": _str(village_id),
+        **data,
+    }
+    return {
+        "id": event_id,
+        "type": event_type.value,
+        "township_id": township_id,
+        "village_id": village_id,
+        "member_id": member_id,
+        "household_id": household_id,
+        "payload": payload,
+        "created_at": now,
+        "dispatched_at": None,
+    }
+
+
+def _str(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,540 @@
+"""Every role × every route × own village, a sibling village, another township.
+
+The routes come from the application itself: a route that is not in the expectations
+below fails the test, and so does a route without a declared permission (the route class
+refuses to build it). The expectations are written out by hand from the issue's table of
+who may do what, not computed from the roles, so the test checks the implementation
+against the intent.
+
+Allowed means the access layer let the request through: whatever the endpoint then
+answered (201, 200, or a 409/422 of its own). Denied means 403, or 404 where the
+target's existence must not leak (or, for binding, a credential from another township
+that is refused as if it did not exist).
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from jifen.access import service as access
+from jifen.access.guard import access_of
+from jifen.access.permissions import Permission, ScopeKind
+from jifen.api.routing import UnitOfWorkRoute, api_routes
+from jifen.kit.clock import utc_now
+from jifen.ledger.policy import AccountKind
+from jifen.main import create_app
+from jifen.models import OAuthClient, OutboxEvent, WebhookDelivery, WebhookEndpoint
+from tests.access import world as w
+from tests.factories import account_of, award, make_household, make_member
+
+_n = itertools.count(1)
+
+ANY = {"whoami", "list_permissions", "list_townships"}
+CLIENT_ROUTES = {
+    "create_endpoint",
+    "list_endpoints",
+    "create_binding",
+    "list_bindings",
+    "get_binding",
+    "get_bound_balances",
+    "get_bound_history",
+    "delete_binding",
+}
+PUBLIC = {"issue_token"}
+# Reads of the township's own record and lists, open to anyone with tenancy:read in it
+# (village staff included), with lists narrowed to what the caller may see.
+TOWNSHIP_READS = {"get_township", "list_villages", "list_organisations", "get_organisation"}
+VILLAGE_READS = {
+    "get_village",
+    "list_households",
+    "get_household",
+    "get_household_members",
+    "list_members",
+    "get_member",
+    "get_memberships",
+    "list_accounts",
+    "get_account",
+    "get_balance",
+    "get_balance_as_of",
+    "get_statement",
+    "list_entries",
+    "get_entry",
+}
+READER = ANY | TOWNSHIP_READS | VILLAGE_READS
+MEMBER_WRITES = {
+    "create_household",
+    "split_household",
+    "create_member",
+    "update_member",
+    "move_member",
+    "leave_household",
+    "deactivate_member",
+}
+AWARDING = {"create_entry", "post_entry", "void_entry"}
+ACCESS_ADMIN = {
+    "create_user",
+    "list_users",
+    "get_user",
+    "update_user",
+    "create_grant",
+    "list_grants",
+    "delete_grant",
+    "create_api_key",
+    "list_api_keys",
+    "revoke_api_key",
+    "list_roles",
+    "create_role",
+    "get_role",
+    "update_role",
+}
+CLIENT_ADMIN = {"register_client", "list_clients", "get_client", "revoke_client"}
+WEBHOOKS_OF_A_CLIENT = {
+    "get_endpoint",
+    "update_endpoint",
+    "list_deliveries",
+    "get_delivery",
+    "redeliver",
+}
+WEBHOOKS_ADMIN = WEBHOOKS_OF_A_CLIENT | {"list_client_endpoints"}
+CLIENT_WEBHOOKS = WEBHOOKS_OF_A_CLIENT | {"create_endpoint", "list_endpoints"}
+BINDING_ISSUE = {"issue_binding_code", "issue_card"}
+
+CLERK_A = (
+    READER
+    | MEMBER_WRITES
+    | AWARDING
+    | ACCESS_ADMIN
+    | BINDING_ISSUE
+    | {"open_account", "reverse_entry", "get_trial_balance"}
+)
+VILLAGE_ROLE_ELSEWHERE = ANY | TOWNSHIP_READS  # a sibling village of the same township
+TOWNSHIP_ADMIN = (
+    READER
+    | MEMBER_WRITES
+    | AWARDING
+    | ACCESS_ADMIN
+    | BINDING_ISSUE
+    | CLIENT_ADMIN
+    | WEBHOOKS_ADMIN
+    | {
+        "update_township",
+        "create_village",
+        "update_village",
+        "create_organisation",
+        "open_account",
+        "reverse_entry",
+        "get_trial_balance",
+        "verify_books",
+        "list_audit_events",
+    }
+)
+OTHER_TOWNSHIP = ANY
+
+EXPECTED: dict[str, dict[str, set[str]]] = {
+    "township_admin": {"A": TOWNSHIP_ADMIN, "B": TOWNSHIP_ADMIN, "C": OTHER_TOWNSHIP},
+    "township_finance": {
+        "A": READER | {"get_trial_balance"},
+        "B": READER | {"get_trial_balance"},
+        "C": OTHER_TOWNSHIP,
+    },
+    "auditor": {
+        "A": READER | {"get_trial_balance", "verify_books", "list_audit_events"},
+        "B": READER | {"get_trial_balance", "verify_books", "list_audit_events"},
+        "C": OTHER_TOWNSHIP,
+    },
+    "village_clerk": {"A": CLERK_A, "B": VILLAGE_ROLE_ELSEWHERE, "C": OTHER_TOWNSHIP},
+    "supermarket_cashier": {"A": READER, "B": VILLAGE_ROLE_ELSEWHERE, "C": OTHER_TOWNSHIP},
+    "group_leader": {"A": READER | AWARDING, "B": VILLAGE_ROLE_ELSEWHERE, "C": OTHER_TOWNSHIP},
+    "supervision": {
+        "A": READER | {"get_trial_balance", "verify_books", "list_audit_events"},
+        "B": VILLAGE_ROLE_ELSEWHERE,
+        "C": OTHER_TOWNSHIP,
+    },
+    # Only what concerns their own household: the targets in A are the resident's own.
+    "resident": {
+        "A": ANY
+        | {
+            "get_household",
+            "get_household_members",
+            "get_member",
+            "get_memberships",
+            "list_accounts",
+            "get_account",
+            "get_balance",
+            "get_balance_as_of",
+            "get_statement",
+            "get_entry",
+        },
+        "B": ANY,
+        "C": ANY,
+    },
+    # A third-party client of township T: its own bindings, in T only.
+    "client": {
+        "A": {"whoami", "list_permissions"} | CLIENT_ROUTES | CLIENT_WEBHOOKS,
+        "B": {"whoami", "list_permissions"} | CLIENT_ROUTES | CLIENT_WEBHOOKS,
+        "C": {"whoami", "list_permissions", "list_bindings", "create_endpoint", "list_endpoints"},
+    },
+}
+
+# Roles held in one village: another village's records must not even be seen to exist
+# (a denial must look the same as for a target that does not exist).
+ONE_VILLAGE_ROLES = {
+    "village_clerk",
+    "supermarket_cashier",
+    "group_leader",
+    "supervision",
+    "resident",
+    "client",
+}
+VILLAGE_LEVEL_TARGETS = {
+    "village_id",
+    "household_id",
+    "member_id",
+    "account_id",
+    "entry_id",
+    "user_id",
+    "key_id",
+    "role_id",
+    "binding_id",
+}
+
+# Query parameters naming the list's parent, by route.
+QUERY_TARGET = {
+    "list_accounts": "member_id",
+    "list_villages": "township_id",
+    "list_organisations": "township_id",
+    "list_clients": "township_id",
+    "list_households": "village_id",
+    "list_members": "village_id",
+    "list_entries": "village_id",
+    "list_users": "village_id",
+    "list_roles": "village_id",
+    "list_audit_events": "village_id",
+}
+# Path parameters that stay the place's own (the resident's records in A); all others
+# are made fresh for each request, so that writes never disturb the next request.
+STABLE = {"township_id", "village_id", "account_id", "organisation_id"}
+STABLE_FOR_READS = STABLE | {"household_id", "member_id", "entry_id"}
+
+
+def _routes() -> dict[str, APIRoute]:
+    app = create_app()
+    every = api_routes(app)
+    plain = {r.name for r in every if not isinstance(r, UnitOfWorkRoute)}
+    # Only the health check is served outside UnitOfWorkRoute (and its access guard).
+    assert plain == {"healthz"}
+    routes = {r.name: r for r in every if isinstance(r, UnitOfWorkRoute)}
+    assert len(routes) == len([r for r in every if isinstance(r, UnitOfWorkRoute)])  # unique
+    assert len(routes) > 60
+    return routes
+
+
+def test_every_route_declares_access_and_has_expectations() -> None:
+    routes = _routes()
+    for name, route in routes.items():
+        assert access_of(route.endpoint) is not None, name
+    known = set().union(*(place for role in EXPECTED.values() for place in role.values()))
+    # create_township is the platform administrators' alone (see test_flows).
+    unnamed = set(routes) - PUBLIC - known - {"create_township"}
+    assert not unnamed, f"routes without expectations: {sorted(unnamed)}"
+
+
+class Fresh:
+    """Makes throwaway targets in a place, through the services."""
+
+    def __init__(self, world: w.World) -> None:
+        self.world = world
+
+    def ids(self, place_name: str, route: APIRoute, write: bool) -> dict[str, str]:
+        place = self.world.places[place_name]
+        ids = dict(place.ids)
+        stable = STABLE if write else STABLE_FOR_READS
+        wanted = set(route.param_convertors) - stable
+        with self.world.db.unit_of_work() as session:
+            village, township = place.village, place.township
+            if "household_id" in wanted:
+                ids["household_id"] = str(make_household(session, village).id)
+            if "member_id" in wanted or "entry_id" in wanted:
+                household = make_household(session, village)
+                member = make_member(session, village, household_id=household.id)
+                ids["member_id"] = str(member.id)
+                account = account_of(session, village, AccountKind.MEMBER, member.id)
+                ids["entry_id"] = str(
+                    award(session, self.world.settings, village, account, 3).entry.id
+                )
+            role = access.create_role(
+                session,
+                caller=None,
+                township_id=township.id,
+                village_id=village.id,
+                code=f"matrix_{next(_n)}",
+                label="临时角色",
+                scope_kind=ScopeKind.VILLAGE,
+                permissions=[Permission.TENANCY_READ],
+                now=utc_now(),
+            )
+            ids["role_id"] = str(role.id)
+            user = access.create_user(
+                session,
+                name="临时用户",
+                township_id=township.id,
+                village_id=village.id,
+                created_by="test",
+                now=utc_now(),
+            )
+            ids["user_id"] = str(user.id)
+            grant = access.grant_role(
+                session,
+                caller=None,
+                user_id=user.id,
+                role_id=role.id,
+                village_id=village.id,
+                created_by="test",
+                now=utc_now(),
+            )
+            ids["grant_id"] = str(grant.id)
+            key, _ = access.create_api_key(
+                session, user_id=user.id, name="k", created_by="test", now=utc_now()
+            )
+            ids["key_id"] = str(key.id)
+            client, _ = access.register_client(
+                session,
+                township_id=township.id,
+                name="临时应用",
+                scopes=[],
+                created_by="test",
+                now=utc_now(),
+            )
+            ids["client_id"] = str(client.client.principal_id)
+            _credential, code = access.issue_member_credential(
+                session,
+                member_id=uuid.UUID(ids["member_id"]),
+                kind="code",
+                ttl_seconds=600,
+                created_by="test",
+                now=utc_now(),
+            )
+            ids["code"] = code
+        if {"endpoint_id", "delivery_id"} & wanted:
+            ids.update(_webhook_ids(self.world, place_name))
+        if "binding_id" in wanted:
+            letter = "T2" if place_name == "C" else "T"
+            ids["binding_id"] = w.bind(self.world, letter, place_name)
+        ids["issuance_id"] = place.ids["issuance_id"]
+        return ids
+
+
+def _webhook_ids(world: w.World, place_name: str) -> dict[str, str]:
+    """An endpoint of the township's client, with one delivery."""
+    place = world.places[place_name]
+    client_id, _ = world.client_ids["T2" if place_name == "C" else "T"]
+    with world.db.unit_of_work() as session:
+        principal = session.execute(
+            select(OAuthClient.principal_id).where(OAuthClient.client_id == client_id)
+        ).scalar_one()
+        endpoint = WebhookEndpoint(
+            id=uuid.uuid4(),
+            client_principal_id=principal,
+            township_id=place.township.id,
+            url="http://127.0.0.1:9/hook",
+            events=["points.earned"],
+            secret="whsec_" + "A" * 32,
+            description="",
+            created_at=utc_now(),
+            disabled_at=None,
+        )
+        event = OutboxEvent(
+            id=uuid.uuid4(),
+            type="points.earned",
+            township_id=place.township.id,
+            village_id=place.village.id,
+            member_id=None,
+            household_id=None,
+            payload={},
+            created_at=utc_now(),
+            dispatched_at=utc_now(),
+        )
+        session.add_all([endpoint, event])
+        session.flush()
+        found = WebhookDelivery(
+            id=uuid.uuid4(),
+            endpoint_id=endpoint.id,
+            event_seq=event.seq,
+            event_type="points.earned",
+            ordering_key="x",
+            body=b"{}",
+            status="failed",
+            attempts=8,
+            next_attempt_at=None,
+            created_at=utc_now(),
+            delivered_at=None,
+        )
+        session.add(found)
+    return {"endpoint_id": str(endpoint.id), "delivery_id": str(found.id)}
+
+
+def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
+    u = f"m{next(_n)}"
+    bodies: dict[str, Callable[[], dict[str, Any]]] = {
+        "create_township": lambda: {"code": u, "name": "矩阵镇"},
+        "create_village": lambda: {"township_id": ids["township_id"], "code": u, "name": "矩阵村"},
+        "create_household": lambda: {"village_id": ids["village_id"], "number": u, "name": "户"},
+        "create_member": lambda: {"village_id": ids["village_id"], "name": "村民"},
+        "create_organisation": lambda: {
+            "township_id": ids["township_id"],
+            "name": "商家",
+            "kind": "shop",
+        },
+        "open_account": lambda: {
+            "village_id": ids["village_id"],
+            "kind": "issuance",
+            "asset": "POINTS",
+            "category": u,
+        },
+        "create_entry": lambda: {
+            "village_id": ids["village_id"],
+            "code": "labor_award",
+            "postings": [
+                {"account_id": ids["issuance_id"], "amount": -1},
+                {"account_id": ids["account_id"], "amount": 1},
+            ],
+        },
+        "create_user": lambda: {"village_id": ids["village_id"], "name": "新用户"},
+        "create_role": lambda: {
+            "township_id": ids["township_id"],
+            "village_id": ids["village_id"],
+            "code": u,
+            "label": "新角色",
+            "scope": "village",
+            "permissions": ["tenancy:read"],
+        },
+        "register_client": lambda: {
+            "township_id": ids["township_id"],
+            "name": "应用",
+            "scopes": ["members:read"],
+        },
+        "create_grant": lambda: {"role_id": ids["role_id"]},
+        "create_api_key": lambda: {"name": "钥匙"},
+        "reverse_entry": lambda: {"reason": "矩阵"},
+        "void_entry": lambda: {"reason": "矩阵"},
+        "create_binding": lambda: {"user_ref": u, "code": ids["code"]},
+        "create_endpoint": lambda: {
+            "url": "http://127.0.0.1:9/hook",
+            "events": ["points.earned"],
+        },
+    }
+    maker = bodies.get(name)
+    return maker() if maker else None
+
+
+def _is_denied(response: Any) -> bool:
+    if response.status_code in (403, 404):
+        return True
+    if response.status_code == 422:
+        return bool(response.json().get("code") == "credential_rejected")
+    return False
+
+
+@pytest.fixture
+def world(db, settings) -> w.World:  # type: ignore[no-untyped-def]
+    built = w.build(db, settings)
+    with db.unit_of_work() as session:
+        for place in built.places.values():
+            issuance = account_of(session, place.village, AccountKind.ISSUANCE)
+            place.ids["issuance_id"] = str(issuance.id)
+    return built
+
+
+def _token(http: TestClient, world: w.World) -> str:
+    client_id, secret = world.client_ids["T"]
+    answer = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def test_matrix(world: w.World, settings, db) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(settings, db)
+    routes = _routes()
+    fresh = Fresh(world)
+    mismatches: list[str] = []
+    with TestClient(app, raise_server_exceptions=False) as http:
+        credentials = dict(world.keys)
+        credentials["client"] = _token(http, world)
+        for role, places in EXPECTED.items():
+            headers = {"Authorization": f"Bearer {credentials[role]}"}
+            for place_name, allowed in places.items():
+                for name, route in sorted(routes.items()):
+                    if name in PUBLIC:
+                        continue
+                    method = sorted(route.methods or {"GET"})[0]
+                    write = method != "GET"
+                    ids = fresh.ids(place_name, route, write)
+                    path = route.path_format.format(**ids)
+                    params: dict[str, str] = {}
+                    if name in QUERY_TARGET:
+                        params[QUERY_TARGET[name]] = ids[QUERY_TARGET[name]]
+                    if name == "get_balance_as_of":
+                        params["at"] = datetime.now(UTC).isoformat()
+                    body = _body(name, ids)
+                    if body is None and write and method != "DELETE":
+                        body = {}
+                    response = http.request(method, path, params=params, json=body, headers=headers)
+                    assert response.status_code not in (401, 500), (role, name, response.text)
+                    denied = _is_denied(response)
+                    targets = set(route.param_convertors)
+                    must_hide = targets and (
+                        place_name == "C"
+                        or (
+                            place_name == "B"
+                            and role in ONE_VILLAGE_ROLES
+                            and targets & VILLAGE_LEVEL_TARGETS
+                        )
+                    )
+                    if denied and must_hide:
+                        # Indistinguishable from a target that does not exist.
+                        ghost = route.path_format.format(
+                            **{**ids, **{p: str(uuid.uuid4()) for p in targets}}
+                        )
+                        twin = http.request(
+                            method, ghost, params=params, json=body, headers=headers
+                        )
+                        seen = (response.status_code, response.json().get("code"))
+                        unseen = (twin.status_code, twin.json().get("code"))
+                        if seen != unseen:
+                            mismatches.append(
+                                f"{role} {place_name} {name}: existence leaks: {seen} for "
+                                f"a real target, {unseen} for none"
+                            )
+                    if denied == (name in allowed):
+                        mismatches.append(
+                            f"{role} {place_name} {name}: expected "
+                            f"{'allow' if name in allowed else 'deny'}, got "
+                            f"{response.status_code} {response.text[:160]}"
+                        )
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_every_route_but_the_token_endpoint_needs_credentials(client: TestClient) -> None:
+    routes = _routes()
+    for route in routes.values():
+        if route.name in PUBLIC:
+            continue
+        path = route.path_format.format(**{p: str(uuid.uuid4()) for p in route.param_convertors})
+        for method in route.methods or ():
+            response = client.request(method, path, headers={"Authorization": ""})
+            assert response.status_code == 401, (method, path, response.text)
+            assert response.json()["code"] == "unauthenticated"
+            assert response.headers["www-authenticate"].startswith("Bearer")
