@@ -15,14 +15,15 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from jifen.access import credentials
 from jifen.access.errors import Forbidden, Unauthenticated
 from jifen.access.permissions import ClientScope, Permission, ScopeKind
+from jifen.ledger import facts
 from jifen.models import (
     Account,
     ApiKey,
@@ -187,26 +188,97 @@ def authenticate(session: Session, token: str | None, now: datetime, today: date
     return _key_caller(session, token, now, today)
 
 
+_keys = cast(Table, ApiKey.__table__)
+_principals = cast(Table, Principal.__table__)
+_grants = cast(Table, RoleGrant.__table__)
+_roles = cast(Table, Role.__table__)
+# Every request with an API key runs this: one statement, built once, for the key, its
+# user and the user's grants.
+_KEY_CALLER = (
+    select(
+        _keys.c.id.label("key_id"),
+        _keys.c.secret_hash,
+        _keys.c.revoked_at,
+        _keys.c.last_used_at,
+        _principals.c.id.label("principal_id"),
+        _principals.c.kind,
+        _principals.c.name,
+        _principals.c.township_id,
+        _principals.c.village_id,
+        _principals.c.member_id,
+        _principals.c.disabled_at,
+        _roles.c.code.label("role_code"),
+        _roles.c.scope.label("role_scope"),
+        _roles.c.permissions.label("role_permissions"),
+        _grants.c.township_id.label("grant_township_id"),
+        _grants.c.village_id.label("grant_village_id"),
+    )
+    .select_from(
+        _keys.join(_principals, _principals.c.id == _keys.c.principal_id)
+        .outerjoin(_grants, _grants.c.principal_id == _principals.c.id)
+        .outerjoin(_roles, _roles.c.id == _grants.c.role_id)
+    )
+    .where(_keys.c.prefix == bindparam("prefix"))
+)
+
+
 def _key_caller(session: Session, token: str, now: datetime, today: date) -> Caller:
     prefix = credentials.api_key_prefix(token)
-    row = None
-    if prefix is not None:
-        row = session.execute(
-            select(ApiKey, Principal)
-            .join(Principal, Principal.id == ApiKey.principal_id)
-            .where(ApiKey.prefix == prefix)
-        ).first()
-    if row is None or not credentials.same_digest(token, row.ApiKey.secret_hash):
+    rows = (
+        session.connection().execute(_KEY_CALLER, {"prefix": prefix}).all()
+        if prefix is not None
+        else []
+    )
+    if not rows or not credentials.same_digest(token, rows[0].secret_hash):
         raise Unauthenticated("Unknown API key")
-    key, principal = row.ApiKey, row.Principal
-    if key.revoked_at is not None:
+    first = rows[0]
+    if first.revoked_at is not None:
         raise Unauthenticated("This API key was revoked")
-    if principal.disabled_at is not None:
+    if first.disabled_at is not None:
         raise Unauthenticated("This user is disabled")
-    caller = user_caller(session, principal, today)
-    caller.api_key_id = key.id
-    caller.api_key_last_used = key.last_used_at
-    return caller
+    grants = tuple(
+        Grant(
+            role_code=row.role_code,
+            scope=ScopeKind(row.role_scope),
+            township_id=row.grant_township_id,
+            village_id=row.grant_village_id,
+            permissions=frozenset(row.role_permissions),
+        )
+        for row in rows
+        if row.role_code is not None
+    )
+    return Caller(
+        principal_id=first.principal_id,
+        kind=first.kind,
+        name=first.name,
+        township_id=first.township_id,
+        village_id=first.village_id,
+        member_id=first.member_id,
+        grants=grants,
+        household_ids=_households_today(session, first.member_id, grants, today),
+        api_key_id=first.key_id,
+        api_key_last_used=first.last_used_at,
+    )
+
+
+def _households_today(
+    session: Session, member_id: uuid.UUID | None, grants: tuple[Grant, ...], today: date
+) -> frozenset[uuid.UUID]:
+    """A resident's household(s) today; only looked up for holders of a self role."""
+    if member_id is None or not any(g.scope is ScopeKind.SELF for g in grants):
+        return frozenset()
+    return frozenset(
+        session.execute(
+            select(HouseholdMembership.household_id).where(
+                HouseholdMembership.member_id == member_id,
+                HouseholdMembership.joined_on <= today,
+                or_(
+                    HouseholdMembership.left_on.is_(None),
+                    HouseholdMembership.left_on > today,
+                ),
+            )
+        ).scalars()
+    )
 
 
 def user_caller(session: Session, principal: Principal, today: date) -> Caller:
@@ -226,20 +298,6 @@ def user_caller(session: Session, principal: Principal, today: date) -> Caller:
         )
         for grant, role in rows
     )
-    households: frozenset[uuid.UUID] = frozenset()
-    if principal.member_id is not None and any(g.scope is ScopeKind.SELF for g in grants):
-        households = frozenset(
-            session.execute(
-                select(HouseholdMembership.household_id).where(
-                    HouseholdMembership.member_id == principal.member_id,
-                    HouseholdMembership.joined_on <= today,
-                    or_(
-                        HouseholdMembership.left_on.is_(None),
-                        HouseholdMembership.left_on > today,
-                    ),
-                )
-            ).scalars()
-        )
     return Caller(
         principal_id=principal.id,
         kind=principal.kind,
@@ -248,7 +306,7 @@ def user_caller(session: Session, principal: Principal, today: date) -> Caller:
         village_id=principal.village_id,
         member_id=principal.member_id,
         grants=grants,
-        household_ids=households,
+        household_ids=_households_today(session, principal.member_id, grants, today),
     )
 
 
@@ -492,9 +550,7 @@ def _township(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None
 
 @resolver("village_id", "village")
 def _village(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
-    township = session.execute(
-        select(Village.township_id).where(Village.id == id_)
-    ).scalar_one_or_none()
+    township = facts.village_township(session, id_)
     return None if township is None else Scope("village", id_, township, id_)
 
 
@@ -574,8 +630,17 @@ _ACCOUNT_COLUMNS = (
 
 @resolver("account_id", "account")
 def _account(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
-    rows = session.execute(select(*_ACCOUNT_COLUMNS).where(Account.id == id_)).all()
-    return _account_scope("account", id_, rows)
+    found = facts.accounts(session, [id_]).get(id_)
+    if found is None:
+        return None
+    return Scope(
+        "account",
+        id_,
+        found.township_id,
+        found.village_id,
+        member_ids=frozenset({found.member_id}) if found.member_id else frozenset(),
+        household_ids=frozenset({found.household_id}) if found.household_id else frozenset(),
+    )
 
 
 @resolver("entry_id", "entry")

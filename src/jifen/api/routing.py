@@ -19,11 +19,12 @@ import inspect
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -40,6 +41,7 @@ from jifen.models import AuditEvent, IdempotencyRecord
 from jifen.problems import PROBLEM_MEDIA_TYPE, InternalError, NotFound, problem_responses
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_INSERT_AUDIT = insert(cast(Table, AuditEvent.__table__))
 
 
 @dataclass
@@ -244,20 +246,21 @@ def _audit(unit: _Unit, action: str, status_code: int, result: Any) -> None:
     created = getattr(result, "id", None)
     if created is not None:
         target["result_id"] = str(created)
-    unit.session.add(
-        AuditEvent(
-            id=new_id(),
-            at=utc_now(),
-            principal_id=caller.principal_id,
-            principal_name=caller.name,
-            action=action,
-            method=unit.method,
-            path=unit.path[:500],
-            status_code=status_code,
-            township_id=scope.township_id if scope else None,
-            village_id=scope.village_id if scope else None,
-            target=target,
-        )
+    unit.session.connection().execute(
+        _INSERT_AUDIT,
+        {
+            "id": new_id(),
+            "at": utc_now(),
+            "principal_id": caller.principal_id,
+            "principal_name": caller.name,
+            "action": action,
+            "method": unit.method,
+            "path": unit.path[:500],
+            "status_code": status_code,
+            "township_id": scope.township_id if scope else None,
+            "village_id": scope.village_id if scope else None,
+            "target": target,
+        },
     )
 
 

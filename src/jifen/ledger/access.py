@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jifen.access.permissions import Permission
+from jifen.ledger import facts
 from jifen.ledger.policy import OWNER_KINDS, AccountKind, Asset
 from jifen.models import Account, Posting
 
@@ -58,18 +59,11 @@ def reversal_permissions(legs: Iterable[Leg]) -> set[Permission]:
 
 def legs_of_request(session: Session, lines: Iterable[tuple[uuid.UUID, int]]) -> list[Leg]:
     lines = list(lines)
-    kinds = {
-        row.id: row
-        for row in session.execute(
-            select(Account.id, Account.kind, Account.asset).where(
-                Account.id.in_({account_id for account_id, _ in lines})
-            )
-        )
-    }
+    known = facts.accounts(session, [account_id for account_id, _ in lines])
     return [
-        Leg(kinds[account_id].kind, kinds[account_id].asset, amount)
+        Leg(known[account_id].kind, known[account_id].asset, amount)
         for account_id, amount in lines
-        if account_id in kinds
+        if account_id in known
     ]
 
 

@@ -10,16 +10,17 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from jifen.kit.canonical import format_instant
 from jifen.kit.ids import new_id
 from jifen.ledger.chain import EntryRecord
+from jifen.ledger.facts import accounts as account_facts
 from jifen.ledger.policy import CODE_PENDING_VOID, CODE_REVERSAL, AccountKind, Asset
-from jifen.models import Account, OutboxEvent
+from jifen.models import OutboxEvent
 
 
 class EventType(StrEnum):
@@ -42,30 +43,7 @@ class EventType(StrEnum):
 
 # The booking path runs these for every entry: built once, on the tables, so that
 # SQLAlchemy's compiled cache serves them.
-_accounts = cast(Table, Account.__table__)
-_ACCOUNT_FACTS = select(
-    _accounts.c.id,
-    _accounts.c.kind,
-    _accounts.c.asset,
-    _accounts.c.member_id,
-    _accounts.c.household_id,
-).where(_accounts.c.id.in_(bindparam("account_ids", expanding=True)))
 _INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
-
-# An account's kind, asset and owner never change once it is open, so what was read once
-# serves every later entry of this process and the booking path skips the SELECT. Ids
-# are never reused, so a row read in a transaction that rolled back does no harm.
-_FACTS_CACHED_MAX = 65_536
-
-
-class _Facts(NamedTuple):
-    kind: str
-    asset: str
-    member_id: uuid.UUID | None
-    household_id: uuid.UUID | None
-
-
-_facts_cache: dict[uuid.UUID, _Facts] = {}
 
 _PERSON_KINDS = frozenset({AccountKind.MEMBER.value, AccountKind.HOUSEHOLD.value})
 
@@ -106,7 +84,7 @@ def emit_for_entry(session: Session, entry: EntryRecord) -> list[uuid.UUID]:
     """
     if entry.is_pending or entry.code == CODE_PENDING_VOID:
         return []
-    facts = _account_facts(session, [p.account_id for p in entry.postings])
+    facts = account_facts(session, [p.account_id for p in entry.postings])
     points = [
         (p, facts[p.account_id])
         for p in entry.postings
@@ -155,17 +133,6 @@ def emit_for_entry(session: Session, entry: EntryRecord) -> list[uuid.UUID]:
     if rows:
         session.connection().execute(_INSERT_EVENT, rows)
     return [row["id"] for row in rows]
-
-
-def _account_facts(session: Session, account_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Facts]:
-    facts = {i: _facts_cache[i] for i in account_ids if i in _facts_cache}
-    missing = [i for i in account_ids if i not in facts]
-    if missing:
-        if len(_facts_cache) + len(missing) > _FACTS_CACHED_MAX:
-            _facts_cache.clear()
-        for row in session.connection().execute(_ACCOUNT_FACTS, {"account_ids": missing}):
-            facts[row.id] = _facts_cache[row.id] = _Facts(*row[1:])
-    return facts
 
 
 def _row(
