@@ -131,6 +131,14 @@ class Access:
     public: bool = False
     # Any authenticated caller, staff or client (e.g. "who am I").
     authenticated: bool = False
+    # Where the endpoint finds its target when the path does not name it (e.g.
+    # "body.village_id"): the endpoint checks `permission` there itself. Or, with no
+    # single permission, what decides it (for the OpenAPI document).
+    in_request: str | None = None
+
+    @property
+    def checked_by_endpoint(self) -> bool:
+        return not self.public and (self.permission is None or self.in_request is not None)
 
 
 _E = TypeVar("_E", bound=Callable[..., Any])
@@ -144,9 +152,17 @@ def requires(
     client_scope: ClientScope | None = None,
     staff: bool = True,
     authenticated: bool = False,
+    in_request: str | None = None,
 ) -> Callable[[_E], _E]:
     access = Access(
-        permission, on, anywhere, client_scope, staff, public=False, authenticated=authenticated
+        permission,
+        on,
+        anywhere,
+        client_scope,
+        staff,
+        public=False,
+        authenticated=authenticated,
+        in_request=in_request,
     )
 
     def mark(endpoint: _E) -> _E:
@@ -466,7 +482,7 @@ def authorize(session: Session, caller: Caller, access: Access, params: dict[str
         check_anywhere(caller, access.permission)
         return GLOBAL
     scope = resolve(session, access.on, params, caller) if access.on else GLOBAL
-    if access.permission is None:
+    if access.permission is None or access.in_request is not None:
         # The endpoint decides the permission from the request body; here only whether
         # the target may be seen at all.
         if access.on and not any(_covers(grant, scope) for grant in caller.grants):

@@ -112,7 +112,7 @@ def list_permissions() -> list[PermissionRead]:
     summary="Create a user (staff or resident)",
     responses=problem_responses(NotFound, AlreadyExists),
 )
-@requires(None)
+@requires(Permission.ACCESS_MANAGE, in_request="body.village_id, else body.township_id")
 def create_user(
     body: UserCreate, session: SessionDep, caller: CallerDep, clock: ClockDep
 ) -> UserRead:
@@ -149,7 +149,7 @@ def _require_over(
     summary="List users of a township or village",
     responses=problem_responses(NotFound, InvalidCursor),
 )
-@requires(None)
+@requires(Permission.ACCESS_MANAGE, in_request="query village_id, else township_id")
 def list_users(
     session: SessionDep,
     caller: CallerDep,
@@ -302,7 +302,7 @@ def revoke_api_key(key_id: uuid.UUID, session: SessionDep, clock: ClockDep) -> A
     summary="Built-in roles and a township's (or village's) own",
     responses=problem_responses(NotFound),
 )
-@requires(None)
+@requires(Permission.ACCESS_MANAGE, in_request="query village_id, else township_id")
 def list_roles(
     session: SessionDep,
     caller: CallerDep,
@@ -325,7 +325,7 @@ def list_roles(
     description="Every permission of the new role must be the author's own over its scope.",
     responses=problem_responses(NotFound, AlreadyExists, PermissionNotHeld, RoleScopeMismatch),
 )
-@requires(None)
+@requires(Permission.ROLES_MANAGE, in_request="body.village_id, else body.township_id")
 def create_role(
     body: RoleCreate, session: SessionDep, caller: CallerDep, clock: ClockDep
 ) -> RoleRead:
@@ -395,7 +395,7 @@ def _client_read(view: access.ClientView) -> ClientRead:
     description="The client_secret is in this answer only.",
     responses=problem_responses(NotFound),
 )
-@requires(None)
+@requires(Permission.CLIENTS_MANAGE, in_request="body.township_id")
 def register_client(
     body: ClientCreate, session: SessionDep, caller: CallerDep, clock: ClockDep
 ) -> ClientIssued:
@@ -748,7 +748,7 @@ def delete_binding(binding_id: uuid.UUID, session: SessionDep, clock: ClockDep) 
     summary="Who did what: every successful write, newest first",
     responses=problem_responses(NotFound, InvalidCursor),
 )
-@requires(None)
+@requires(Permission.AUDIT_READ, in_request="query village_id, else township_id")
 def list_audit_events(
     session: SessionDep,
     caller: CallerDep,

@@ -104,7 +104,7 @@ class UnitOfWorkRoute(APIRoute):
                 unit.session.commit()
                 unit.session.close()
                 return result
-            left_to_endpoint = self.access.permission is None and not self.access.public
+            left_to_endpoint = self.access.checked_by_endpoint
             if left_to_endpoint and unit.caller is not None and not unit.caller.checked:
                 # The route left the permission to the endpoint (it depends on the body),
                 # and the endpoint did not check one: refuse rather than let it through.
@@ -163,6 +163,9 @@ def _document(access: Access, kwargs: dict[str, Any]) -> None:
         extra["x-jifen-permission"] = access.permission.value if access.permission else None
         if access.on:
             extra["x-jifen-target"] = access.on
+        if access.in_request:
+            # Checked by the endpoint, on what the request carries.
+            extra["x-jifen-checked-on"] = access.in_request
         if access.client_scope:
             extra["x-jifen-client-scope"] = access.client_scope.value
         security: list[dict[str, list[str]]] = []

@@ -87,7 +87,7 @@ _BOOKING_PROBLEMS = (
         IdempotencyKeyReused,
     ),
 )
-@requires(None)
+@requires(Permission.ACCOUNTS_OPEN, in_request="body.village_id")
 def open_account(
     body: AccountCreate,
     session: SessionDep,
@@ -119,7 +119,10 @@ def open_account(
     summary="List accounts",
     responses=problem_responses(InvalidCursor),
 )
-@requires(None)
+@requires(
+    Permission.BALANCES_READ,
+    in_request="query member_id, household_id, village_id or organisation_id",
+)
 def list_accounts(
     session: SessionDep,
     caller: CallerDep,
@@ -220,7 +223,11 @@ def get_statement(
     summary="Book an entry",
     responses=problem_responses(*_BOOKING_PROBLEMS),
 )
-@requires(None)
+@requires(
+    None,
+    in_request="body.village_id; the accounts moved decide: points:award, "
+    "points:redeem (owner to supermarket), funds:write (CNY)",
+)
 def create_entry(
     body: EntryCreate,
     session: SessionDep,
@@ -289,7 +296,12 @@ def get_entry(entry_id: uuid.UUID, session: SessionDep) -> EntryRead:
         NotFound, errors.EntryAlreadyReversed, errors.EntryNotReversible, IdempotencyKeyReused
     ),
 )
-@requires(None, on="entry_id")
+@requires(
+    None,
+    on="entry_id",
+    in_request="the entry's accounts decide: entries:reverse, "
+    "points:refund (a redemption), funds:write (CNY)",
+)
 def reverse_entry(
     entry_id: uuid.UUID,
     body: ReversalCreate,
@@ -327,7 +339,9 @@ def reverse_entry(
         IdempotencyKeyReused,
     ),
 )
-@requires(None, on="entry_id")
+@requires(
+    None, on="entry_id", in_request="as its booking: points:award, points:redeem or funds:write"
+)
 def post_entry(
     entry_id: uuid.UUID,
     session: SessionDep,
@@ -354,7 +368,9 @@ def post_entry(
         IdempotencyKeyReused,
     ),
 )
-@requires(None, on="entry_id")
+@requires(
+    None, on="entry_id", in_request="as its booking: points:award, points:redeem or funds:write"
+)
 def void_entry(
     entry_id: uuid.UUID,
     body: VoidCreate,

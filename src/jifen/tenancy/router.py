@@ -126,7 +126,7 @@ def update_township(
     "funding source.",
     responses=problem_responses(*_CREATE),
 )
-@requires(None)
+@requires(Permission.TOWNSHIP_MANAGE, in_request="body.township_id")
 def create_village(
     body: VillageCreate,
     session: SessionDep,
@@ -208,7 +208,7 @@ def update_village(village_id: uuid.UUID, body: VillageUpdate, session: SessionD
     summary="Register a household (opens its points account)",
     responses=problem_responses(*_CREATE),
 )
-@requires(None)
+@requires(Permission.MEMBERS_WRITE, in_request="body.village_id")
 def create_household(
     body: HouseholdCreate,
     session: SessionDep,
@@ -226,7 +226,7 @@ def create_household(
 @router.get(
     "/households", tags=["tenancy"], summary="List households", responses=problem_responses(*_LIST)
 )
-@requires(None)
+@requires(Permission.TENANCY_READ, in_request="query village_id")
 def list_households(
     session: SessionDep,
     caller: CallerDep,
@@ -321,7 +321,7 @@ def split_household(
     summary="Register a member (opens their points account)",
     responses=problem_responses(*_CREATE, errors.OtherVillage),
 )
-@requires(None)
+@requires(Permission.MEMBERS_WRITE, in_request="body.village_id")
 def create_member(
     body: MemberCreate,
     session: SessionDep,
@@ -348,7 +348,7 @@ def create_member(
 @router.get(
     "/members", tags=["tenancy"], summary="List members", responses=problem_responses(*_LIST)
 )
-@requires(None)
+@requires(Permission.TENANCY_READ, in_request="query household_id, else village_id")
 def list_members(
     session: SessionDep,
     caller: CallerDep,
@@ -486,7 +486,7 @@ def deactivate_member(
     summary="Register an organisation (shop, company, social group)",
     responses=problem_responses(*_CREATE),
 )
-@requires(None)
+@requires(Permission.MEMBERS_WRITE, in_request="body.township_id")
 def create_organisation(
     body: OrganisationCreate,
     session: SessionDep,
