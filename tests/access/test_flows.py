@@ -302,6 +302,53 @@ def test_village_defines_a_group_leader_role_and_cannot_escalate(
     )
 
 
+def test_a_clerk_cannot_take_over_a_user_with_more_powers(
+    client: TestClient, village: Village
+) -> None:
+    """A township official living in the clerk's village is still out of the clerk's reach:
+    a key for them, or their password, would be their powers."""
+    official, _ = _user_with_role(client, village, "township_finance")
+    _, clerk = _user_with_role(client, village, "village_clerk")
+    assert official["village_id"] == village.id
+    problem(
+        client.post(
+            f"/v1/users/{official['id']}/api-keys", json={"name": "偷"}, headers=_as(clerk)
+        ),
+        403,
+        "permission_not_held",
+    )
+    problem(
+        client.patch(f"/v1/users/{official['id']}", json={"disabled": True}, headers=_as(clerk)),
+        403,
+        "permission_not_held",
+    )
+    [key] = ok(client.get(f"/v1/users/{official['id']}/api-keys"))
+    problem(
+        client.post(f"/v1/api-keys/{key['id']}/revocation", headers=_as(clerk)),
+        403,
+        "permission_not_held",
+    )
+    # A peer with no more powers than the clerk is within reach.
+    peer, _ = _user_with_role(client, village, "supermarket_cashier")
+    problem(  # ...except for powers the clerk lacks (points:redeem)
+        client.post(f"/v1/users/{peer['id']}/api-keys", json={"name": "x"}, headers=_as(clerk)),
+        403,
+        "permission_not_held",
+    )
+    plain = ok(
+        client.post(
+            "/v1/users",
+            json={"name": "新人", "township_id": village.township_id, "village_id": village.id},
+            headers=_as(clerk),
+        ),
+        201,
+    )
+    ok(
+        client.post(f"/v1/users/{plain['id']}/api-keys", json={"name": "x"}, headers=_as(clerk)),
+        201,
+    )
+
+
 def test_built_in_roles_cannot_be_changed_over_the_api(client: TestClient) -> None:
     roles = ok(client.get("/v1/roles"))
     clerk = next(r for r in roles if r["code"] == "village_clerk")

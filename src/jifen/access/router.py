@@ -180,11 +180,12 @@ def get_user(user_id: uuid.UUID, session: SessionDep) -> UserRead:
 )
 @requires(Permission.ACCESS_MANAGE, on="user_id")
 def update_user(
-    user_id: uuid.UUID, body: UserUpdate, session: SessionDep, clock: ClockDep
+    user_id: uuid.UUID, body: UserUpdate, session: SessionDep, caller: CallerDep, clock: ClockDep
 ) -> UserRead:
     user = access.update_user(
         session,
         user_id,
+        caller=caller,
         name=body.name,
         password=body.password,
         disabled=body.disabled,
@@ -271,7 +272,12 @@ def create_api_key(
     clock: ClockDep,
 ) -> ApiKeyIssued:
     key, token = access.create_api_key(
-        session, user_id=user_id, name=body.name, created_by=caller.actor, now=clock.now
+        session,
+        user_id=user_id,
+        name=body.name,
+        created_by=caller.actor,
+        now=clock.now,
+        caller=caller,
     )
     return ApiKeyIssued(**ApiKeyRead.model_validate(key).model_dump(), key=token)
 
@@ -289,8 +295,10 @@ def list_api_keys(user_id: uuid.UUID, session: SessionDep) -> list[ApiKeyRead]:
     description="Takes effect for the next request. Revoking twice is harmless.",
 )
 @requires(Permission.ACCESS_MANAGE, on="key_id")
-def revoke_api_key(key_id: uuid.UUID, session: SessionDep, clock: ClockDep) -> ApiKeyRead:
-    return ApiKeyRead.model_validate(access.revoke_api_key(session, key_id, clock.now))
+def revoke_api_key(
+    key_id: uuid.UUID, session: SessionDep, caller: CallerDep, clock: ClockDep
+) -> ApiKeyRead:
+    return ApiKeyRead.model_validate(access.revoke_api_key(session, key_id, clock.now, caller))
 
 
 # --- roles --------------------------------------------------------------------------------

@@ -147,8 +147,10 @@ def update_user(
     password: str | None,
     disabled: bool | None,
     now: datetime,
+    caller: Caller | None = None,
 ) -> Principal:
     user = get_user(session, user_id)
+    check_may_manage(session, caller, user_id)
     if name is not None:
         user.name = name
     if password is not None:
@@ -159,6 +161,14 @@ def update_user(
         user.disabled_at = now if disabled else None
     session.flush()
     return user
+
+
+def check_may_manage(session: Session, caller: Caller | None, user_id: uuid.UUID) -> None:
+    """Acting on a user (their keys, password, enabling) is acting as them: the manager
+    must hold every permission the user holds, over each scope the user holds it on."""
+    for view in list_grants(session, user_id):
+        scope = _scope_for(session, view.grant.township_id, view.grant.village_id)
+        _hold_all(caller, view.role.permissions, scope)
 
 
 def get_role(session: Session, role_id: uuid.UUID) -> Role:
@@ -350,9 +360,16 @@ def list_roles(
 
 
 def create_api_key(
-    session: Session, *, user_id: uuid.UUID, name: str, created_by: str, now: datetime
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    name: str,
+    created_by: str,
+    now: datetime,
+    caller: Caller | None = None,
 ) -> tuple[ApiKey, str]:
     user = get_user(session, user_id)
+    check_may_manage(session, caller, user_id)
     issued = credentials.new_api_key()
     key = ApiKey(
         id=new_id(),
@@ -379,10 +396,13 @@ def list_api_keys(session: Session, user_id: uuid.UUID) -> list[ApiKey]:
     )
 
 
-def revoke_api_key(session: Session, key_id: uuid.UUID, now: datetime) -> ApiKey:
+def revoke_api_key(
+    session: Session, key_id: uuid.UUID, now: datetime, caller: Caller | None = None
+) -> ApiKey:
     key = session.get(ApiKey, key_id)
     if key is None:
         raise NotFound("api_key", key_id)
+    check_may_manage(session, caller, key.principal_id)
     if key.revoked_at is None:
         key.revoked_at = now
         session.flush()
