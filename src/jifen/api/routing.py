@@ -190,16 +190,23 @@ def _admit(
     token: str,
     params: dict[str, str],
 ) -> tuple[Caller, Scope]:
-    """Authenticate and authorise, in the request's own transaction."""
+    """Authenticate and authorise.
+
+    A read does it in its own transaction. A write does it in a read transaction of its
+    own, so that it does not hold the write lock (SQLite's) while the request body is
+    read and validated; what the endpoint checks itself, it checks in the write.
+    """
     now = utc_now()
-    caller = guard.authenticate(session, token, now, local_date(now, db.settings.zone))
-    scope = guard.authorize(session, caller, access, params)
+    reader = db.session(write=False) if is_write else session
+    try:
+        caller = guard.authenticate(reader, token, now, local_date(now, db.settings.zone))
+        scope = guard.authorize(reader, caller, access, params)
+    finally:
+        if reader is not session:
+            reader.close()
     if guard.key_use_is_stale(caller, now):
-        if is_write:
-            guard.touch_api_key(session, caller, now)
-        else:
-            with db.unit_of_work(write=True) as touch:
-                guard.touch_api_key(touch, caller, now)
+        with db.unit_of_work(write=True) as touch:
+            guard.touch_api_key(touch, caller, now)
     return caller, scope
 
 
