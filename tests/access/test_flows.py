@@ -20,7 +20,7 @@ from jifen.config import Settings
 from jifen.db import Database
 from jifen.kit.clock import utc_now
 from jifen.main import create_app
-from jifen.models import ApiKey, MemberCredential, OAuthClient
+from jifen.models import ApiKey, IdempotencyRecord, MemberCredential, OAuthClient
 from tests.api.helpers import Village, make_village, ok, post_entry, problem
 
 BEARER = "Authorization"
@@ -679,3 +679,38 @@ def test_every_write_is_audited_with_its_principal(client: TestClient, village: 
 
 def test_unknown_ids_are_ordinary_not_found(client: TestClient) -> None:
     problem(client.get(f"/v1/users/{uuid.uuid4()}"), 404, "not_found")
+
+
+def test_secrets_are_never_kept_for_idempotent_replays(
+    client: TestClient, village: Village, db: Database
+) -> None:
+    user = ok(
+        client.post(
+            "/v1/users",
+            json={"name": "收银台", "township_id": village.township_id, "village_id": village.id},
+        ),
+        201,
+    )
+    retry = {"Idempotency-Key": "till-key-1"}
+    first = ok(
+        client.post(f"/v1/users/{user['id']}/api-keys", json={"name": "收银台"}, headers=retry),
+        201,
+    )
+    again = client.post(f"/v1/users/{user['id']}/api-keys", json={"name": "收银台"}, headers=retry)
+    body = problem(again, 409, "secret_shown_once")
+    assert body["resource_id"] == first["id"] and again.headers["idempotent-replayed"] == "true"
+    assert len(ok(client.get(f"/v1/users/{user['id']}/api-keys"))) == 1  # made once
+    member_id, _ = village.member()
+    code = ok(
+        client.post(f"/v1/members/{member_id}/binding-codes", headers={"Idempotency-Key": "c1"}),
+        201,
+    )["secret"]
+    with db.unit_of_work(write=False) as session:
+        stored = b"".join(session.execute(select(IdempotencyRecord.response_body)).scalars())
+    assert first["key"].encode() not in stored and code.encode() not in stored
+
+
+def test_nothing_to_hide_about_the_platform(client: TestClient, village: Village) -> None:
+    _, clerk = _user_with_role(client, village, "village_clerk")
+    refused = client.post("/v1/townships", json={"code": "x", "name": "x"}, headers=_as(clerk))
+    assert "townships:create" in problem(refused, 403, "forbidden")["detail"]

@@ -135,6 +135,8 @@ class Access:
     # "body.village_id"): the endpoint checks `permission` there itself. Or, with no
     # single permission, what decides it (for the OpenAPI document).
     in_request: str | None = None
+    # Its answer carries a secret shown once: never stored for Idempotency-Key replays.
+    shows_secret: bool = False
 
     @property
     def checked_by_endpoint(self) -> bool:
@@ -153,6 +155,7 @@ def requires(
     staff: bool = True,
     authenticated: bool = False,
     in_request: str | None = None,
+    shows_secret: bool = False,
 ) -> Callable[[_E], _E]:
     access = Access(
         permission,
@@ -163,6 +166,7 @@ def requires(
         public=False,
         authenticated=authenticated,
         in_request=in_request,
+        shows_secret=shows_secret,
     )
 
     def mark(endpoint: _E) -> _E:
@@ -410,7 +414,8 @@ def _decide(caller: Caller, permission: Permission, scope: Scope) -> Exception |
             continue
         if permission in grant.permissions:
             return None
-    if visible:
+    if visible or scope is GLOBAL:
+        # Nothing to hide about the platform as a whole.
         return Forbidden(f"Your roles do not include {permission.value} here")
     return scope.hidden()
 

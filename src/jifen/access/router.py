@@ -263,7 +263,7 @@ def delete_grant(
     summary="Create an API key for a user",
     description="The whole key is in this answer only; the service keeps a hash.",
 )
-@requires(Permission.ACCESS_MANAGE, on="user_id")
+@requires(Permission.ACCESS_MANAGE, on="user_id", shows_secret=True)
 def create_api_key(
     user_id: uuid.UUID,
     body: ApiKeyCreate,
@@ -403,7 +403,7 @@ def _client_read(view: access.ClientView) -> ClientRead:
     description="The client_secret is in this answer only.",
     responses=problem_responses(NotFound),
 )
-@requires(Permission.CLIENTS_MANAGE, in_request="body.township_id")
+@requires(Permission.CLIENTS_MANAGE, in_request="body.township_id", shows_secret=True)
 def register_client(
     body: ClientCreate, session: SessionDep, caller: CallerDep, clock: ClockDep
 ) -> ClientIssued:
@@ -546,7 +546,7 @@ def issue_token(
     description="The clerk reads the code to the resident, who types it into the "
     "mini-program. It works once, before it expires.",
 )
-@requires(Permission.BINDINGS_ISSUE, on="member_id")
+@requires(Permission.BINDINGS_ISSUE, on="member_id", shows_secret=True)
 def issue_binding_code(
     member_id: uuid.UUID,
     session: SessionDep,
@@ -564,7 +564,7 @@ def issue_binding_code(
     summary="Issue a points card (积分卡) token for a member",
     description="The token goes into the card's QR code. A new card revokes the old one.",
 )
-@requires(Permission.BINDINGS_ISSUE, on="member_id")
+@requires(Permission.BINDINGS_ISSUE, on="member_id", shows_secret=True)
 def issue_card(
     member_id: uuid.UUID, session: SessionDep, caller: CallerDep, clock: ClockDep
 ) -> CredentialIssued:

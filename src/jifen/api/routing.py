@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -38,7 +39,13 @@ from jifen.db import Database
 from jifen.kit.clock import local_date, utc_now
 from jifen.kit.ids import new_id
 from jifen.models import AuditEvent, IdempotencyRecord
-from jifen.problems import PROBLEM_MEDIA_TYPE, InternalError, NotFound, problem_responses
+from jifen.problems import (
+    PROBLEM_MEDIA_TYPE,
+    InternalError,
+    NotFound,
+    Problem,
+    problem_responses,
+)
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _INSERT_AUDIT = insert(cast(Table, AuditEvent.__table__))
@@ -112,8 +119,14 @@ class UnitOfWorkRoute(APIRoute):
             body = self._adapter.dump_json(result, by_alias=True)
             status_code = self.status_code or 200
             if unit.keyed is not None:
-                unit.keyed.body = body
-                _store(unit.session, unit.keyed, status_code)
+                if self.access.shows_secret:
+                    # The secret is never stored: a retry learns that the work was done,
+                    # and which resource it made, but not the secret.
+                    unit.keyed.body = _secret_shown_once(result)
+                    _store(unit.session, unit.keyed, SecretShownOnce.status)
+                else:
+                    unit.keyed.body = body
+                    _store(unit.session, unit.keyed, status_code)
             if unit.caller is not None and self._is_write:
                 _audit(unit, self.name, status_code, result)
             unit.session.commit()
@@ -279,6 +292,22 @@ def _discard(session: Session) -> None:
         session.rollback()
     finally:
         session.close()
+
+
+class SecretShownOnce(Problem):
+    code = "secret_shown_once"
+    title = "Done already; its secret was shown once and is not kept"
+    status = 409
+
+
+def _secret_shown_once(result: Any) -> bytes:
+    created = getattr(result, "id", None)
+    problem = SecretShownOnce(
+        "This request was carried out before, and its secret was in that answer only. "
+        "If it was lost, revoke what was made and make another.",
+        resource_id=str(created) if created is not None else None,
+    )
+    return json.dumps(problem.body(), ensure_ascii=False).encode()
 
 
 def _store(session: Session, keyed: _Keyed, status_code: int) -> None:

@@ -114,7 +114,7 @@ def _endpoint(session: Session, endpoint_id: uuid.UUID) -> WebhookEndpoint:
     description="Events about members bound to the client are posted to the URL, signed "
     "by the Standard Webhooks scheme with the returned secret.",
 )
-@requires(None, client_scope=ClientScope.WEBHOOKS_MANAGE, staff=False)
+@requires(None, client_scope=ClientScope.WEBHOOKS_MANAGE, staff=False, shows_secret=True)
 def create_endpoint(
     body: EndpointCreate, session: SessionDep, caller: CallerDep, clock: ClockDep
 ) -> EndpointIssued:
