@@ -25,8 +25,8 @@ test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench migrations
-	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/ruff check src tests bench migrations examples
+	$(BIN)/ruff format --check src tests bench migrations examples
 	$(BIN)/mypy
 
 openapi: $(STAMP)

@@ -1,0 +1,642 @@
+"""jifen.client against a real `jifen serve`, and the mini-program example against both.
+
+Each server test starts `jifen serve` in a subprocess on the test database (SQLite, and
+PostgreSQL when one answers), which also runs the webhook delivery worker. Waits poll
+with deadlines; nothing sleeps and hopes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+from pydantic import BaseModel
+from standardwebhooks import Webhook
+
+from jifen.access.permissions import ClientScope
+from jifen.client import (
+    AccessDenied,
+    AuthenticationFailed,
+    IdempotencyKeyReused,
+    InsufficientPoints,
+    InvalidRequest,
+    JifenClient,
+    JifenError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    WebhookVerificationError,
+    verify_webhook,
+)
+from jifen.client import webhooks as client_webhooks
+from jifen.db import Database
+from jifen.ledger.schemas import EntryRead
+from jifen.tenancy.schemas import MemberRead, TownshipRead, VillageRead
+
+JIFEN = [sys.executable, "-m", "jifen"]
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "miniprogram_backend.py"
+DEADLINE_SECONDS = 30.0
+POLL_SECONDS = 0.1
+ALL_SCOPES = [scope.value for scope in ClientScope]
+
+
+# --- a real server --------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _poll(ready: Callable[[], bool], what: str, deadline: float = DEADLINE_SECONDS) -> None:
+    end = time.monotonic() + deadline
+    while not ready():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline} s waiting for {what}")
+        time.sleep(POLL_SECONDS)
+
+
+@pytest.fixture
+def serve(database_url: str, db: Database, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Start `jifen serve` on the test database with extra JIFEN_* settings; its base URL.
+
+    Depends on `db` for the after-test check that every village's books balance and
+    their chains verify.
+    """
+    started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
+
+    def start(**settings: str) -> str:
+        port = _free_port()
+        env = {**os.environ, "JIFEN_DATABASE_URL": database_url}
+        env.update({f"JIFEN_{name.upper()}": value for name, value in settings.items()})
+        log = (tmp_path / f"server-{port}.log").open("w+b")
+        process = subprocess.Popen(
+            [*JIFEN, "serve", "--port", str(port), "--no-access-log"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        started.append((process, log))
+        base = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"server exited: {log.read().decode(errors='replace')}")
+            try:
+                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        _poll(answers, "the server to answer")
+        return base
+
+    yield start
+    for process, log in started:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def server_key(database_url: str) -> str:
+    """A platform administrator's key, made with the command an operator uses."""
+    created = subprocess.run(
+        [*JIFEN, "create-admin", "--name", "e2e", "--key-only"],
+        env={**os.environ, "JIFEN_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("jfk_")
+    return key
+
+
+@dataclass(frozen=True)
+class World:
+    township: TownshipRead
+    village: VillageRead
+    member: MemberRead
+    issuance_id: uuid.UUID
+    supermarket_id: uuid.UUID
+    member_account_id: uuid.UUID
+
+    def award(self, jifen: JifenClient, points: int, **options: Any) -> EntryRead:
+        return jifen.book_entry(
+            village_id=self.village.id,
+            code="labor_award",
+            memo=f"义务劳动 {points} 分",
+            postings=[(self.issuance_id, -points), (self.member_account_id, points)],
+            **options,
+        )
+
+
+def make_world(admin: JifenClient) -> World:
+    township = admin.create_township(code="e2e", name="端到端镇")
+    village = admin.create_village(township_id=township.id, code="v", name="测试村")
+    member = admin.create_member(village_id=village.id, name="张三")
+    accounts = list(admin.iter_accounts(village_id=village.id))
+    return World(
+        township=township,
+        village=village,
+        member=member,
+        issuance_id=next(a.id for a in accounts if a.kind == "issuance"),
+        supermarket_id=next(a.id for a in accounts if a.kind == "supermarket"),
+        member_account_id=next(a.id for a in accounts if a.member_id == member.id),
+    )
+
+
+# --- transports that watch or disturb the wire ----------------------------------------------
+
+
+class Watching(httpx.BaseTransport):
+    """Passes requests to the network, counting tokens issued and 401s answered."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.tokens_issued = 0
+        self.unauthorized = 0
+        self.idempotency_keys: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if "idempotency-key" in request.headers:
+            self.idempotency_keys.append(request.headers["idempotency-key"])
+        response = self.inner.handle_request(request)
+        if request.url.path == "/oauth/token" and response.status_code == 200:
+            self.tokens_issued += 1
+        if response.status_code == 401:
+            self.unauthorized += 1
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class LosesFirstBookingAnswer(Watching):
+    """The first POST /v1/entries reaches the server, but its answer is lost on the way."""
+
+    lost = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path == "/v1/entries" and not self.lost:
+            self.lost = True
+            response.read()
+            response.close()
+            raise httpx.ReadTimeout("the answer was lost", request=request)
+        return response
+
+
+class OverstatesTokenLifetime(Watching):
+    """Tells the client its tokens live an hour, so that it meets the server's 401."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path != "/oauth/token" or response.status_code != 200:
+            return response
+        body = json.loads(response.read())
+        body["expires_in"] = 3600
+        return httpx.Response(200, json=body)
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+
+def test_admin_books_once_per_idempotency_key_and_reverses(
+    serve: Callable[..., str], server_key: str
+) -> None:
+    base = serve()
+    with JifenClient(base, api_key=server_key) as admin:
+        me = admin.whoami()
+        assert me.kind == "user"
+        world = make_world(admin)
+        assert admin.get_township(world.township.id) == world.township
+        assert admin.get_village(world.village.id).name == "测试村"
+        assert admin.get_member(world.member.id) == world.member
+        household = admin.create_household(village_id=world.village.id, number="3-12", name="王家")
+        assert admin.get_household(household.id) == household
+        resident = admin.create_member(
+            village_id=world.village.id, name="王五", household_id=household.id, is_head=True
+        )
+        assert resident.village_id == world.village.id
+
+        first = world.award(admin, 6, idempotency_key="clerk-phone-0001")
+        again = world.award(admin, 6, idempotency_key="clerk-phone-0001")
+        assert again.id == first.id and again.idempotency_key == "clerk-phone-0001"
+        assert admin.balance(world.member_account_id).posted == 6
+
+    # The answer to the first attempt is lost: the client's retry carries the same key.
+    lossy = LosesFirstBookingAnswer()
+    with JifenClient(base, api_key=server_key, transport=lossy) as admin:
+        second = world.award(admin, 4)
+        assert len(lossy.idempotency_keys) == 2
+        assert lossy.idempotency_keys[0] == lossy.idempotency_keys[1] == second.idempotency_key
+        balance = admin.balance(world.member_account_id)
+        assert (balance.posted, balance.available) == (10, 10)
+        lines = admin.statement(world.member_account_id).items
+        assert [(line.entry_id, line.amount, line.balance_after) for line in lines] == [
+            (second.id, 4, 10),
+            (first.id, 6, 6),
+        ]
+
+        reversal = admin.reverse_entry(first.id, reason="录入错误")
+        assert reversal.reverses_entry_id == first.id
+        assert admin.get_entry(first.id).status == "reversed"
+        assert admin.balance(world.member_account_id).posted == 4
+
+        events = admin.audit_events(village_id=world.village.id, principal_id=me.principal_id)
+        assert len(events.items) >= 3
+        assert all(event.principal_id == me.principal_id for event in events.items)
+
+
+def test_staff_user_key_is_made_granted_and_revoked(
+    serve: Callable[..., str], server_key: str
+) -> None:
+    base = serve()
+    with JifenClient(base, api_key=server_key) as admin:
+        world = make_world(admin)
+        clerk_role = admin.find_role("village_clerk")
+        assert clerk_role.township_id is None  # built in
+        user = admin.create_user(
+            name="清泉村文书", township_id=world.township.id, village_id=world.village.id
+        )
+        grant = admin.grant_role(user.id, role_id=clerk_role.id)
+        assert grant.role_code == "village_clerk" and grant.village_id == world.village.id
+        issued = admin.create_api_key(user.id, name="文书手机")
+        assert issued.key.startswith("jfk_")
+
+        with JifenClient(base, api_key=issued.key) as clerk:
+            assert clerk.whoami().principal_id == user.id
+            assert world.award(clerk, 3).actor
+            with pytest.raises(AccessDenied) as refused:  # a redemption is the cashier's
+                clerk.book_entry(
+                    village_id=world.village.id,
+                    code="redemption",
+                    postings=[(world.member_account_id, -1), (world.supermarket_id, 1)],
+                )
+            assert (refused.value.status, refused.value.code) == (403, "forbidden")
+            admin.revoke_api_key(issued.id)
+            with pytest.raises(AuthenticationFailed) as gone:
+                clerk.whoami()
+            assert gone.value.status == 401 and gone.value.code == "unauthenticated"
+
+
+# --- OAuth2 clients and bindings ------------------------------------------------------------
+
+
+def test_client_binds_a_member_and_reads_their_points(
+    serve: Callable[..., str], server_key: str
+) -> None:
+    base = serve()
+    with JifenClient(base, api_key=server_key) as admin:
+        world = make_world(admin)
+        award = world.award(admin, 6)
+        registered = admin.register_client(
+            township_id=world.township.id, name="积分小程序", scopes=ALL_SCOPES
+        )
+        code = admin.issue_binding_code(world.member.id).secret
+
+    watching = Watching()
+    with JifenClient(
+        base,
+        client_id=registered.client_id,
+        client_secret=registered.client_secret,
+        transport=watching,
+    ) as app:
+        me = app.whoami()
+        assert me.kind == "client" and sorted(me.client_scopes) == sorted(ALL_SCOPES)
+        binding = app.bind_member("openid-123", code=code)
+        assert binding.member_id == world.member.id
+        assert app.list_bindings(user_ref="openid-123") == [binding]
+        assert app.get_binding(binding.id).member_name == "张三"
+        [balance] = app.bound_balances(binding.id)
+        assert (balance.holder, balance.posted, balance.available) == ("member", 6, 6)
+        history = app.bound_history(binding.id)
+        assert [(line.entry_id, line.amount) for line in history.items] == [(award.id, 6)]
+
+        with pytest.raises(InvalidRequest) as used:
+            app.bind_member("openid-456", code=code)  # a one-time code works once
+        assert used.value.code == "credential_rejected"
+
+        # Deliveries to an endpoint nobody listens at fail, are logged and can be resent.
+        endpoint = app.create_webhook_endpoint(
+            url=f"http://127.0.0.1:{_free_port()}/hooks", events=["points.earned"]
+        )
+        assert endpoint.secret.startswith("whsec_")
+        assert [e.id for e in app.list_webhook_endpoints()] == [endpoint.id]
+        with JifenClient(base, api_key=server_key) as admin:
+            world.award(admin, 2)
+
+        # One delivery per event the worker dispatched after the endpoint existed (the
+        # first award's too, if it had not been dispatched yet); the oldest goes first.
+        def attempted() -> list[uuid.UUID]:
+            deliveries = app.list_deliveries(endpoint.id).items
+            return [d.id for d in deliveries if d.attempts >= 1]
+
+        _poll(lambda: bool(attempted()), "a delivery attempt")
+        delivery_id = attempted()[0]
+        detail = app.get_delivery(delivery_id)
+        assert detail.event_type == "points.earned"
+        assert detail.log and detail.log[0].status_code is None and detail.log[0].error
+        again = app.redeliver(delivery_id)
+        assert again.status == "pending" and again.attempts == 0 and len(again.log) >= 1
+
+        app.unbind(binding.id)
+        with pytest.raises(NotFound) as unbound:
+            app.bound_balances(binding.id)
+        assert unbound.value.code == "not_found"
+    assert watching.tokens_issued == 1
+
+
+def test_refusals_are_typed_errors(serve: Callable[..., str], server_key: str) -> None:
+    base = serve(binding_rate_limit="3/minute")
+    with JifenClient(base, api_key=server_key) as admin:
+        world = make_world(admin)
+        world.award(admin, 6)
+        with pytest.raises(InsufficientPoints) as short:
+            admin.book_entry(
+                village_id=world.village.id,
+                code="redemption",
+                postings=[(world.member_account_id, -100), (world.supermarket_id, 100)],
+            )
+        assert (short.value.status, short.value.code) == (409, "insufficient_points")
+        assert short.value.problem["balance_points"] == 6
+        assert short.value.problem["requested_points"] == 100
+
+        with pytest.raises(NotFound) as missing:
+            admin.get_member(uuid.uuid4())
+        assert (missing.value.status, missing.value.code) == (404, "not_found")
+
+        world.award(admin, 1, idempotency_key="once")
+        with pytest.raises(IdempotencyKeyReused) as reused:
+            world.award(admin, 2, idempotency_key="once")
+        assert reused.value.code == "idempotency_key_reused"
+
+        reader = admin.register_client(
+            township_id=world.township.id,
+            name="只读小程序",
+            scopes=["members:read", "members:bind", "balances:read"],
+        )
+
+    with JifenClient(base, client_id=reader.client_id, client_secret=reader.client_secret) as app:
+        with pytest.raises(AccessDenied) as no_scope:
+            app.create_webhook_endpoint(url="http://127.0.0.1:9/hooks", events=["points.earned"])
+        assert (no_scope.value.status, no_scope.value.code) == (403, "forbidden")
+
+        for _ in range(3):
+            with pytest.raises(JifenError) as wrong:
+                app.bind_member("openid-x", code="WRONG1")
+            assert wrong.value.code == "credential_rejected"
+        with pytest.raises(RateLimited) as limited:
+            app.bind_member("openid-x", code="WRONG1")
+        assert limited.value.status == 429 and limited.value.code == "rate_limited"
+        assert limited.value.retry_after is not None and limited.value.retry_after > 5
+
+    with (
+        JifenClient(
+            base,
+            client_id=reader.client_id,
+            client_secret=reader.client_secret,
+            scopes=["members:read"],
+        ) as narrow,
+        pytest.raises(AccessDenied),
+    ):
+        narrow.bind_member("openid-y", code="ANY123")
+
+    with JifenClient(base, client_id=reader.client_id, client_secret="wrong") as impostor:
+        with pytest.raises(AuthenticationFailed) as bad:
+            impostor.whoami()
+        assert (bad.value.status, bad.value.code) == (401, "invalid_client")
+
+
+def test_tokens_are_renewed_across_their_expiry(serve: Callable[..., str], server_key: str) -> None:
+    base = serve(access_token_ttl_seconds="2")
+    with JifenClient(base, api_key=server_key) as admin:
+        world = make_world(admin)
+        registered = admin.register_client(
+            township_id=world.township.id, name="小程序", scopes=ALL_SCOPES
+        )
+
+    def signed_in(transport: httpx.BaseTransport) -> JifenClient:
+        return JifenClient(
+            base,
+            client_id=registered.client_id,
+            client_secret=registered.client_secret,
+            transport=transport,
+        )
+
+    # Renewed ahead of expiry: every call in three tokens' lifetimes goes through.
+    ahead = Watching()
+    with signed_in(ahead) as app:
+        _poll(lambda: app.whoami().kind == "client" and ahead.tokens_issued >= 3, "renewals")
+
+    # The client believes its token lives an hour: the server's 401 makes it renew once.
+    late = OverstatesTokenLifetime()
+    with signed_in(late) as app:
+        _poll(lambda: app.whoami().kind == "client" and late.unauthorized >= 1, "a 401")
+        assert (late.tokens_issued, late.unauthorized) == (2, 1)
+
+
+# --- the example mini-program back end ------------------------------------------------------
+
+
+class Output:
+    """A subprocess's lines, read on a thread, waited for with a deadline."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, text: str, deadline: float = DEADLINE_SECONDS) -> str:
+        end = time.monotonic() + deadline
+        while True:
+            try:
+                line = self._queue.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                message = f"no line with {text!r} in {deadline} s: {self.lines}"
+                raise AssertionError(message) from None
+            if line is None:
+                raise AssertionError(f"the script ended before {text!r}: {self.lines}")
+            self.lines.append(line)
+            if text in line:
+                return line
+
+
+def test_example_backend_prints_the_verified_points_earned_event(
+    serve: Callable[..., str], server_key: str, tmp_path: Path
+) -> None:
+    base = serve()
+    with JifenClient(base, api_key=server_key) as admin:
+        world = make_world(admin)
+        world.award(admin, 6)
+        registered = admin.register_client(
+            township_id=world.township.id, name="中子镇积分小程序", scopes=ALL_SCOPES
+        )
+        code = admin.issue_binding_code(world.member.id).secret
+
+        errors = (tmp_path / "example.err").open("w+")
+        script = subprocess.Popen(
+            [
+                sys.executable,
+                str(EXAMPLE),
+                "--base-url",
+                base,
+                "--client-id",
+                registered.client_id,
+                "--client-secret",
+                registered.client_secret,
+                "--binding-code",
+                code,
+                "--user-ref",
+                "openid-e2e",
+                "--listen-port",
+                str(_free_port()),
+            ],
+            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            encoding="utf-8",
+        )
+        try:
+            assert script.stdout is not None
+            output = Output(script.stdout)
+            output.wait_for("bound openid-e2e to 张三 of 测试村")
+            assert "balance member: 6 points, 6 available" in output.wait_for("balance member")
+            output.wait_for("waiting for events")
+
+            award = world.award(admin, 5)
+            line = output.wait_for(f"entry {award.id}")
+            assert line.startswith("[points.earned] +5 points (labor_award: 义务劳动 5 分)")
+            assert "balance 11" in line and "for openid-e2e" in line
+            # (The first award's event may come first too: the worker delivers what it had
+            # not dispatched yet when the binding was made.) Ctrl-C ends the script.
+            script.send_signal(signal.SIGINT)
+            assert script.wait(timeout=DEADLINE_SECONDS) == 0
+        finally:
+            if script.poll() is None:
+                script.kill()
+                script.wait()
+            errors.seek(0)
+            stderr = errors.read()
+            errors.close()
+        assert stderr == ""
+
+    with JifenClient(
+        base, client_id=registered.client_id, client_secret=registered.client_secret
+    ) as app:
+        [endpoint] = app.list_webhook_endpoints()
+        assert endpoint.disabled_at is not None  # the script let go of it on leaving
+        deliveries = app.list_deliveries(endpoint.id).items
+        assert deliveries and {(d.status, d.attempts) for d in deliveries} == {("succeeded", 1)}
+
+
+# --- without a server -----------------------------------------------------------------------
+
+
+def test_verify_webhook_accepts_the_signed_body_only() -> None:
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = json.dumps(
+        {"type": "points.earned", "timestamp": "2026-01-01T00:00:00Z", "data": {"amount": 6}}
+    )
+    now = datetime.now(UTC)
+    headers = {
+        "Webhook-Id": "msg_1",
+        "Webhook-Timestamp": str(int(now.timestamp())),
+        "Webhook-Signature": Webhook(secret).sign("msg_1", now, body),
+    }
+    event = verify_webhook(secret, headers, body.encode())
+    assert (event.webhook_id, event.type, event.data) == ("msg_1", "points.earned", {"amount": 6})
+
+    for bad_headers, bad_body in [
+        (headers, body.replace("6", "600")),
+        ({**headers, "Webhook-Id": "msg_2"}, body),
+        ({**headers, "Webhook-Signature": "nonsense"}, body),
+        ({**headers, "Webhook-Timestamp": str(int(now.timestamp()) - 3600)}, body),
+        ({k: v for k, v in headers.items() if k != "Webhook-Signature"}, body),
+    ]:
+        with pytest.raises(WebhookVerificationError):
+            verify_webhook(secret, bad_headers, bad_body.encode())
+    with pytest.raises(WebhookVerificationError):
+        verify_webhook("whsec_" + "b3RoZXIgc2VjcmV0IGtleQ==", headers, body.encode())
+
+
+def test_client_webhook_models_match_the_server() -> None:
+    from jifen.webhooks import router
+
+    pairs: list[tuple[type[BaseModel], type[BaseModel]]] = [
+        (client_webhooks.WebhookEndpoint, router.EndpointRead),
+        (client_webhooks.WebhookEndpointIssued, router.EndpointIssued),
+        (client_webhooks.WebhookDelivery, router.DeliveryRead),
+        (client_webhooks.WebhookDeliveryDetail, router.DeliveryDetail),
+        (client_webhooks.WebhookAttempt, router.AttemptRead),
+    ]
+    for mine, theirs in pairs:
+        assert set(mine.model_fields) == set(theirs.model_fields), mine.__name__
+
+
+def _mock(handler: Callable[[httpx.Request], httpx.Response]) -> JifenClient:
+    return JifenClient(
+        "http://jifen.test", api_key="jfk_test", transport=httpx.MockTransport(handler)
+    )
+
+
+def test_retries_keep_the_key_and_never_resend_what_may_have_arrived() -> None:
+    seen: list[httpx.Request] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) == 1:
+            raise httpx.ReadError("connection reset", request=request)
+        if len(seen) == 2:
+            return httpx.Response(429, headers={"Retry-After": "0"}, json={"code": "rate_limited"})
+        problem = {"code": "insufficient_points", "detail": "1 available", "balance_points": 1}
+        return httpx.Response(409, json=problem)
+
+    with _mock(flaky) as jifen, pytest.raises(InsufficientPoints) as refused:
+        jifen.book_entry(village_id=uuid.uuid4(), code="redemption", postings=[])
+    assert refused.value.problem["balance_points"] == 1
+    keys = {request.headers["idempotency-key"] for request in seen}
+    assert len(seen) == 3 and len(keys) == 1  # reset, 429 waited out, then answered
+
+    # A secret-bearing POST carries no key: after a reset it is not sent again...
+    seen.clear()
+    with _mock(flaky) as jifen, pytest.raises(httpx.ReadError):
+        jifen.create_api_key(uuid.uuid4(), name="till")
+    assert len(seen) == 1 and "idempotency-key" not in seen[0].headers
+
+    # ...but a request that never left is.
+    def unreachable_once(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) == 1:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(502, text="<html>bad gateway</html>")
+
+    seen.clear()
+    with _mock(unreachable_once) as jifen, pytest.raises(ServerError) as failed:
+        jifen.create_api_key(uuid.uuid4(), name="till")
+    assert len(seen) == 2 and (failed.value.status, failed.value.code) == (502, "http_502")
