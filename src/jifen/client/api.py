@@ -3,8 +3,9 @@
 Retry safety: every POST the API treats as a booking or a creation carries an
 Idempotency-Key (the caller's, or one made per call), and the client's own retries after
 a transport error send the same key, so a lost response never books twice. Requests
-that carry no key (those that answer with a secret, which the server would otherwise
-keep with the key's stored answer) are retried only when they never reached the server.
+that answer with a secret carry no key (the server never keeps a secret for a replay, so
+a keyed retry could only say the work was done, secret lost): they are retried only when
+they never reached the server.
 """
 
 from __future__ import annotations
