@@ -18,6 +18,7 @@ from jifen.db import Database
 from jifen.ledger.router import router as ledger_router
 from jifen.problems import install_handlers
 from jifen.tenancy.router import router as tenancy_router
+from jifen.web import build_web_app
 from jifen.webhooks.router import router as webhooks_router
 from jifen.webhooks.worker import DeliveryWorker
 
@@ -74,6 +75,8 @@ def create_app(
     app.include_router(access_router)
     app.include_router(oauth_router)
     app.include_router(webhooks_router)
+    # The web pages: a Starlette app of their own (pages, not access-checked API routes).
+    app.mount("/web", build_web_app(settings, app.state.db))
     _declare_security(app)
 
     @app.get("/healthz", include_in_schema=False)
