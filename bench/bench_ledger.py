@@ -180,6 +180,10 @@ class LoadResult:
         return f"{self.rps:,.0f} req/s, {self.details()}"
 
 
+# Whether `jifen serve` runs the webhook delivery worker in its process (as it does by
+# default); set by --no-webhook-worker.
+WEBHOOK_WORKER = [True]
+
 # The platform administrator's API key of the database being benchmarked over HTTP.
 _API_KEY: list[str] = []
 
@@ -626,6 +630,7 @@ def server_env(database_url: str, synchronous: str) -> dict[str, str]:
     env["JIFEN_SQLITE_SYNCHRONOUS"] = synchronous
     # The limiter still counts every request (its cost is measured) but never refuses.
     env["JIFEN_RATE_LIMIT"] = "1000000000/minute"
+    env["JIFEN_WEBHOOK_WORKER_IN_PROCESS"] = "true" if WEBHOOK_WORKER[0] else "false"
     return env
 
 
@@ -1491,6 +1496,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     g.add_argument("--http-members", type=int, default=64, help="member accounts awarded")
     g.add_argument("--sync-modes", default="FULL,NORMAL", help="SQLite synchronous modes")
     g.add_argument("--ceiling-requests", type=int, default=50_000, help="against the stub")
+    g.add_argument(
+        "--no-webhook-worker",
+        action="store_true",
+        help="serve without the in-process webhook worker (as with `jifen worker` apart)",
+    )
     g.add_argument("--healthz-requests", type=int, default=10_000, help="GET /healthz")
     g.add_argument("--http-max-seconds", type=float, default=300, help="bound on each run")
     g.add_argument("--pin", action="store_true", help="pin the server to CPU 0, client to 1")
@@ -1556,6 +1566,7 @@ def _git_state() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    WEBHOOK_WORKER[0] = not args.no_webhook_worker
     results: dict[str, Any] = {
         "started": datetime.now().astimezone().isoformat(timespec="seconds"),
         "argv": sys.argv[1:],

@@ -530,7 +530,8 @@ def test_example_backend_prints_the_verified_points_earned_event(
             output.wait_for("waiting for events")
 
             award = world.award(admin, 5)
-            line = output.wait_for(f"entry {award.id}")
+            # The worker polls each second; on a loaded machine a delivery may need a retry.
+            line = output.wait_for(f"entry {award.id}", deadline=2 * DEADLINE_SECONDS)
             assert line.startswith("[points.earned] +5 points (labor_award: 义务劳动 5 分)")
             assert "balance 11" in line and "for openid-e2e" in line
             # (The first award's event may come first too: the worker delivers what it had
@@ -552,7 +553,7 @@ def test_example_backend_prints_the_verified_points_earned_event(
         [endpoint] = app.list_webhook_endpoints()
         assert endpoint.disabled_at is not None  # the script let go of it on leaving
         deliveries = app.list_deliveries(endpoint.id).items
-        assert deliveries and {(d.status, d.attempts) for d in deliveries} == {("succeeded", 1)}
+        assert deliveries and {d.status for d in deliveries} == {"succeeded"}
 
 
 # --- without a server -----------------------------------------------------------------------
