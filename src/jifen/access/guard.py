@@ -212,6 +212,13 @@ _keys = cast(Table, ApiKey.__table__)
 _principals = cast(Table, Principal.__table__)
 _grants = cast(Table, RoleGrant.__table__)
 _roles = cast(Table, Role.__table__)
+_GRANT_COLUMNS = (
+    _roles.c.code.label("role_code"),
+    _roles.c.scope.label("role_scope"),
+    _roles.c.permissions.label("role_permissions"),
+    _grants.c.township_id.label("grant_township_id"),
+    _grants.c.village_id.label("grant_village_id"),
+)
 # Every request with an API key runs this: one statement, built once, for the key, its
 # user and the user's grants.
 _KEY_CALLER = (
@@ -227,11 +234,7 @@ _KEY_CALLER = (
         _principals.c.village_id,
         _principals.c.member_id,
         _principals.c.disabled_at,
-        _roles.c.code.label("role_code"),
-        _roles.c.scope.label("role_scope"),
-        _roles.c.permissions.label("role_permissions"),
-        _grants.c.township_id.label("grant_township_id"),
-        _grants.c.village_id.label("grant_village_id"),
+        *_GRANT_COLUMNS,
     )
     .select_from(
         _keys.join(_principals, _principals.c.id == _keys.c.principal_id)
@@ -256,17 +259,7 @@ def _key_caller(session: Session, token: str, now: datetime, today: date) -> Cal
         raise Unauthenticated("This API key was revoked")
     if first.disabled_at is not None:
         raise Unauthenticated("This user is disabled")
-    grants = tuple(
-        Grant(
-            role_code=row.role_code,
-            scope=ScopeKind(row.role_scope),
-            township_id=row.grant_township_id,
-            village_id=row.grant_village_id,
-            permissions=frozenset(row.role_permissions),
-        )
-        for row in rows
-        if row.role_code is not None
-    )
+    grants = _grants_from(rows)
     return Caller(
         principal_id=first.principal_id,
         kind=first.kind,
@@ -301,23 +294,32 @@ def _households_today(
     )
 
 
+def _grants_from(rows: Iterable[Any]) -> tuple[Grant, ...]:
+    """Grants from rows of the _GRANT_COLUMNS (rows of a user without grants are skipped)."""
+    return tuple(
+        Grant(
+            role_code=row.role_code,
+            scope=ScopeKind(row.role_scope),
+            township_id=row.grant_township_id,
+            village_id=row.grant_village_id,
+            permissions=frozenset(row.role_permissions),
+        )
+        for row in rows
+        if row.role_code is not None
+    )
+
+
+_USER_GRANTS = (
+    select(*_GRANT_COLUMNS)
+    .select_from(_grants.join(_roles, _roles.c.id == _grants.c.role_id))
+    .where(_grants.c.principal_id == bindparam("principal_id"))
+)
+
+
 def user_caller(session: Session, principal: Principal, today: date) -> Caller:
     """A user principal with its grants (and, for a resident, their household)."""
-    rows = session.execute(
-        select(RoleGrant, Role)
-        .join(Role, Role.id == RoleGrant.role_id)
-        .where(RoleGrant.principal_id == principal.id)
-    ).all()
-    grants = tuple(
-        Grant(
-            role_code=role.code,
-            scope=ScopeKind(role.scope),
-            township_id=grant.township_id,
-            village_id=grant.village_id,
-            permissions=frozenset(role.permissions),
-        )
-        for grant, role in rows
-    )
+    rows = session.connection().execute(_USER_GRANTS, {"principal_id": principal.id}).all()
+    grants = _grants_from(rows)
     return Caller(
         principal_id=principal.id,
         kind=principal.kind,
