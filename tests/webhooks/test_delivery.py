@@ -641,3 +641,31 @@ def test_the_worker_owns_a_client_with_the_configured_timeout(db: Database) -> N
     assert worker.http_client.timeout.read == 3.5
     worker.stop()
     assert worker.http_client.is_closed
+
+
+def test_jifen_worker_delivers_as_a_process_of_its_own(
+    db: Database, settings: Settings, world: World, receiver: Receiver, database_url: str
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "jifen", "worker", "--poll-interval", "0.2"],
+        env={**os.environ, "JIFEN_DATABASE_URL": database_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _award(db, settings, world, "alice", 7)
+        deadline = time.monotonic() + 30
+        while not receiver.verified and time.monotonic() < deadline:
+            assert worker.poll() is None, worker.communicate()
+            time.sleep(0.05)
+        assert receiver.amounts_of(world.alice) == [7]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
+    assert "delivering webhooks" in out
