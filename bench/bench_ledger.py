@@ -1166,6 +1166,8 @@ def bench_service(args: argparse.Namespace, work: Path, results: dict[str, Any])
     upgrade(url)
     with contextlib.ExitStack() as stack:
         db = stack.enter_context(_database(url, args.service_sync))
+        # The HTTP reads authenticate with this key (the small books' copy has it too).
+        _API_KEY[:] = [_admin_key(db)]
         log(f"creating a village with {args.members:,} members")
         books = setup_books_in_process(db, args.members)
         seeder = Seeder(args, db, db.settings, books, db_path)
@@ -1194,6 +1196,17 @@ def bench_service(args: argparse.Namespace, work: Path, results: dict[str, Any])
         results["reads_small"], results["reads_large"] = reads["small"], reads["large"]
         if args.profile:
             results["profile_service"] = profile_service(args, seeder)
+
+
+def _admin_key(db: Database) -> str:
+    from jifen.access import service as access
+    from jifen.kit.clock import utc_now
+
+    with db.unit_of_work() as session:
+        _user, key = access.create_platform_admin(
+            session, name=ACTOR, username=None, password=None, now=utc_now()
+        )
+    return key
 
 
 @contextlib.contextmanager
