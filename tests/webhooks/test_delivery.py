@@ -669,3 +669,21 @@ def test_jifen_worker_delivers_as_a_process_of_its_own(
         out, err = worker.communicate(timeout=30)
     assert worker.returncode == 0, err
     assert "delivering webhooks" in out
+
+
+def test_events_nobody_listens_to_are_marked_without_being_loaded(
+    db: Database, settings: Settings
+) -> None:
+    with db.unit_of_work() as session:
+        quiet = make_village(session)  # a township with no endpoint at all
+        member = make_member(session, quiet)
+        account = account_of(session, quiet, AccountKind.MEMBER, member.id)
+        for points in (1, 2, 3):
+            award(session, settings, quiet, account, points)
+    result = _dispatch(db, utc_now())
+    assert (result.events, result.deliveries) == (3, 0)
+    with db.unit_of_work(write=False) as session:
+        waiting = session.execute(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
+        ).scalar_one()
+    assert waiting == 0
