@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
 
 from sqlalchemy.orm import Session
 
@@ -70,9 +69,6 @@ class World:
     keys: dict[str, str]  # role name -> API key (or client secret for "client")
     client_ids: dict[str, tuple[str, str]]  # township letter -> (client_id, secret)
     resident_member: uuid.UUID
-
-    def session(self) -> Session:
-        return self.db.session(write=True)
 
 
 def _user(
@@ -215,7 +211,3 @@ def bind(world: World, letter: str, place: str, user_ref: str | None = None) -> 
             now=utc_now(),
         )
         return str(binding.id)
-
-
-def today() -> date:
-    return date.today()

@@ -52,7 +52,7 @@ from jifen.access.schemas import (
     UserUpdate,
     WhoAmIRead,
 )
-from jifen.api.deps import CallerDep, ClockDep, SessionDep, SettingsDep
+from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep, SettingsDep
 from jifen.api.routing import UnitOfWorkRoute
 from jifen.kit.clock import as_utc
 from jifen.kit.schemas import Instant, PageRead
@@ -64,9 +64,6 @@ from jifen.problems import AlreadyExists, InvalidCursor, NotFound, problem_respo
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
 oauth_router = APIRouter(route_class=UnitOfWorkRoute)
-
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
-Cursor = Annotated[str | None, Query(max_length=500)]
 
 
 # --- who am I -----------------------------------------------------------------------------

@@ -11,9 +11,6 @@ from pydantic import Field
 from jifen.access.permissions import ClientScope, Permission, ScopeKind
 from jifen.kit.schemas import Code, InputSchema, Name, Schema
 
-Username = str  # validated by Field below
-UserRef = str
-
 
 class UserCreate(InputSchema):
     name: Name = Field(examples=["王会计"])

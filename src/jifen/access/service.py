@@ -28,7 +28,7 @@ from jifen.access.errors import (
 from jifen.access.guard import GLOBAL, Caller, Scope, allows
 from jifen.access.permissions import ClientScope, Permission, ScopeKind
 from jifen.kit.ids import new_id
-from jifen.kit.pagination import Page, page_of, uuid_after
+from jifen.kit.pagination import Page, page_by_id
 from jifen.models import (
     ApiKey,
     AuditEvent,
@@ -136,7 +136,7 @@ def list_users(
         query = query.where(Principal.village_id == village_id)
     elif township_id is not None:
         query = query.where(Principal.township_id == township_id)
-    return _page(session, query, Principal, limit, cursor)
+    return page_by_id(session, query, Principal, limit, cursor)
 
 
 def update_user(
@@ -665,25 +665,7 @@ def list_audit_events(
     if until is not None:
         query = query.where(AuditEvent.at < until)
     # Newest first: ids are time-ordered (UUIDv7).
-    return _page(session, query, AuditEvent, limit, cursor, newest_first=True)
-
-
-def _page(
-    session: Session,
-    query: Any,
-    model: Any,
-    limit: int,
-    cursor: str | None,
-    *,
-    newest_first: bool = False,
-) -> Page[Any]:
-    column = model.id
-    after = uuid_after(cursor)
-    if after is not None:
-        query = query.where(column < after if newest_first else column > after)
-    query = query.order_by(column.desc() if newest_first else column).limit(limit + 1)
-    rows = list(session.execute(query).scalars())
-    return page_of(rows, limit, lambda row: {"id": row.id.hex})
+    return page_by_id(session, query, AuditEvent, limit, cursor, newest_first=True)
 
 
 def create_platform_admin(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from jifen.access.guard import Caller
@@ -34,11 +34,6 @@ async def get_caller(request: Request) -> Caller:
     return caller
 
 
-async def get_actor(request: Request) -> str:
-    """Who is acting, as entries and idempotency records name them."""
-    return str(request.state.caller.actor)
-
-
 async def get_clock(settings: Annotated[Settings, Depends(get_settings)]) -> Clock:
     return Clock(now=utc_now(), settings=settings)
 
@@ -46,5 +41,8 @@ async def get_clock(settings: Annotated[Settings, Depends(get_settings)]) -> Clo
 SessionDep = Annotated[Session, Depends(get_session)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-ActorDep = Annotated[str, Depends(get_actor)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+
+# Query parameters of every list.
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
+Cursor = Annotated[str | None, Query(max_length=500)]

@@ -73,3 +73,23 @@ def page_of(rows: list[T], limit: int, position: Callable[[T], dict[str, Any]]) 
         return Page(rows, None)
     rows = rows[:limit]
     return Page(rows, encode_cursor(position(rows[-1])))
+
+
+def page_by_id(
+    session: Any,
+    query: Any,
+    model: Any,
+    limit: int,
+    cursor: str | None,
+    *,
+    newest_first: bool = False,
+) -> Page[Any]:
+    """A page of `query` (over `model`) in id order (UUIDv7: time order), oldest or
+    newest first, after the row the cursor names."""
+    column = model.id
+    after = uuid_after(cursor)
+    if after is not None:
+        query = query.where(column < after if newest_first else column > after)
+    query = query.order_by(column.desc() if newest_first else column).limit(limit + 1)
+    rows = list(session.execute(query).scalars())
+    return page_of(rows, limit, lambda row: {"id": row.id.hex})

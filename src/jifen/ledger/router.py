@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, status
 from sqlalchemy.orm import Session
 
 from jifen.access import guard
 from jifen.access.guard import Caller, requires
 from jifen.access.permissions import Permission
-from jifen.api.deps import CallerDep, ClockDep, SessionDep
+from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep
 from jifen.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from jifen.api.routing import UnitOfWorkRoute
 from jifen.kit.clock import as_utc
@@ -43,8 +43,6 @@ from jifen.problems import (
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
 
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
-Cursor = Annotated[str | None, Query(max_length=500)]
 IdempotencyKey = Annotated[
     str | None,
     Header(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, status
 
 from jifen.access import guard
 from jifen.access.guard import requires
 from jifen.access.permissions import Permission
-from jifen.api.deps import ActorDep, CallerDep, ClockDep, SessionDep
+from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep
 from jifen.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from jifen.api.routing import UnitOfWorkRoute
 from jifen.kit.schemas import PageRead
@@ -48,8 +48,6 @@ from jifen.tenancy.schemas import (
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
 
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
-Cursor = Annotated[str | None, Query(max_length=500)]
 IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, max_length=255)]
 _CREATE = (NotFound, AlreadyExists, IdempotencyKeyReused)
 _LIST = (InvalidCursor,)
@@ -288,7 +286,7 @@ def split_household(
     household_id: uuid.UUID,
     body: HouseholdSplitCreate,
     session: SessionDep,
-    actor: ActorDep,
+    caller: CallerDep,
     clock: ClockDep,
     _key: IdempotencyKey = None,
 ) -> HouseholdSplitRead:
@@ -301,7 +299,7 @@ def split_household(
         head_member_id=body.head_member_id,
         on=body.on,
         transfer_points=body.transfer_points,
-        actor=actor,
+        actor=caller.actor,
         clock=clock,
     )
     return HouseholdSplitRead(

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jifen.kit.ids import new_id
-from jifen.kit.pagination import Page, page_of, uuid_after
+from jifen.kit.pagination import Page, page_by_id
 from jifen.ledger import errors as ledger_errors
 from jifen.ledger import service as ledger
 from jifen.ledger.policy import AccountKind
@@ -50,11 +50,7 @@ def _insert_unique(session: Session, row: Any, what: str) -> None:
 
 
 def _page(session: Session, query: Any, model: Any, limit: int, cursor: str | None) -> Page[Any]:
-    query = query.order_by(model.id).limit(limit + 1)
-    after = uuid_after(cursor)
-    if after is not None:
-        query = query.where(model.id > after)
-    return page_of(list(session.execute(query).scalars()), limit, lambda row: {"id": row.id.hex})
+    return page_by_id(session, query, model, limit, cursor)
 
 
 # --- townships and villages ------------------------------------------------------------

@@ -11,19 +11,19 @@ import base64
 import secrets
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from pydantic import AnyHttpUrl, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jifen.access.guard import requires
 from jifen.access.permissions import ClientScope, Permission
-from jifen.api.deps import CallerDep, ClockDep, SessionDep
+from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep
 from jifen.api.routing import UnitOfWorkRoute
 from jifen.kit.ids import new_id
-from jifen.kit.pagination import page_of, uuid_after
+from jifen.kit.pagination import page_by_id
 from jifen.kit.schemas import InputSchema, PageRead, Schema
 from jifen.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from jifen.problems import InvalidCursor, NotFound, problem_responses
@@ -31,9 +31,6 @@ from jifen.webhooks import delivery
 from jifen.webhooks.events import EventType
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
-
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
-Cursor = Annotated[str | None, Query(max_length=500)]
 
 
 class EndpointCreate(InputSchema):
@@ -207,13 +204,7 @@ def list_deliveries(
     query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
-    after = uuid_after(cursor)
-    if after is not None:
-        query = query.where(WebhookDelivery.id < after)
-    rows = list(
-        session.execute(query.order_by(WebhookDelivery.id.desc()).limit(limit + 1)).scalars()
-    )
-    page = page_of(rows, limit, lambda row: {"id": row.id.hex})
+    page = page_by_id(session, query, WebhookDelivery, limit, cursor, newest_first=True)
     return PageRead[DeliveryRead](
         items=[DeliveryRead.model_validate(d) for d in page.items], next_cursor=page.next_cursor
     )
