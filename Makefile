@@ -39,7 +39,7 @@ bench: $(STAMP)
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^jifen' > requirements.lock
+	.lock-venv/bin/python -m pip freeze --all --exclude-editable | grep -v -e '^jifen' -e '^pip==' > requirements.lock
 	rm -rf .lock-venv
 
 clean:

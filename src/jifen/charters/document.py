@@ -1,0 +1,323 @@
+"""The charter document: what a clerk writes (JSON, or YAML by hand) and uploads.
+
+Validation runs in two passes. Pydantic checks the shape; then each rule's parameters
+are checked by its rule type, and the cross-references (rule ids, review stages,
+categories, merit) are checked against each other. Every error names the field it is
+about, in the document's own terms: `rules[3].params.points_per_unit`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from jifen.charters.rules import registry
+from jifen.charters.rules.protocol import RuleType
+
+RULES_MAX = 500
+# Recorders that are not roles: a resident's own report through a client (个人申报), and a
+# check-in at an activity (扫码签到).
+RECORDER_RESIDENT = "resident"
+RECORDER_CHECK_IN = "check_in"
+SENIOR_ROLES = frozenset({"platform_admin", "township_admin"})
+_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+_CATEGORY = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Track(StrEnum):
+    POINTS = "points"  # spendable points (兑换积分)
+    MERIT = "merit"  # merit score (荣誉积分 / 文明积分 / 信用分)
+
+
+class Holder(StrEnum):
+    MEMBER = "member"
+    HOUSEHOLD = "household"
+
+
+class CapPeriod(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+    EVER = "ever"  # once in a lifetime (回村创业 +30 只计一次)
+
+
+class Evidence(StrEnum):
+    PHOTO = "photo"
+    WITNESS = "witness"
+    INSPECTOR = "inspector"
+    DOCUMENT = "document"
+
+
+class DeductionFloor(StrEnum):
+    ZERO = "zero"  # take only what is there
+    NEGATIVE = "negative"  # go below zero: spending is blocked until it is earned back
+
+
+class ExpiryPolicy(StrEnum):
+    CARRY_OVER = "carry_over"  # 结转累计使用
+    YEARLY_CLEAR = "yearly_clear"  # 每年清零
+
+
+class Cap(_Strict):
+    per: Holder
+    period: CapPeriod
+    max_points: int = Field(ge=1, le=1_000_000)
+
+
+class CategoryCap(Cap):
+    category: str = Field(pattern=_CATEGORY)
+
+
+class RuleDocument(_Strict):
+    id: str = Field(pattern=_ID, description="stable id, kept across versions")
+    category: str = Field(pattern=_CATEGORY, examples=["labor", "sanitation", "conduct"])
+    label: str = Field(min_length=1, max_length=100, description="the rule's name, in Chinese")
+    type: str = Field(min_length=1, max_length=64, description="a registered rule type")
+    params: dict[str, Any] = Field(default_factory=dict)
+    moves: list[Track] = Field(default=[Track.POINTS], min_length=1, max_length=2)
+    caps: list[Cap] = Field(default_factory=list, max_length=8)
+    recorders: list[str] = Field(default=["village_clerk"], min_length=1, max_length=20)
+    evidence: list[Evidence] = Field(default_factory=list, max_length=4)
+    allow_repeats: bool = Field(
+        default=False,
+        description="the same member (or household) may be recorded twice for one occurrence",
+    )
+    description: str = Field(default="", max_length=1000)
+
+    @field_validator("moves", "evidence", "recorders")
+    @classmethod
+    def _distinct(cls, values: list[Any]) -> list[Any]:
+        if len(set(values)) != len(values):
+            raise ValueError("must not repeat a value")
+        return values
+
+
+class ReviewStage(_Strict):
+    id: str = Field(pattern=_ID, examples=["first_review"])
+    label: str = Field(min_length=1, max_length=40, examples=["初审"])
+    roles: list[str] = Field(min_length=1, max_length=20)
+
+
+class Review(_Strict):
+    stages: list[ReviewStage] = Field(default_factory=list, max_length=4)
+    # Which recorders' entries wait, and for which stages, in order. A recorder not named
+    # here counts at once.
+    required: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Merit(_Strict):
+    enabled: bool = False
+    label: str = Field(default="文明积分", min_length=1, max_length=20)
+    deductions_lower: bool = Field(
+        default=True, description="whether deductions may lower the merit score"
+    )
+
+
+class PublicNotice(_Strict):
+    days: int = Field(default=7, ge=0, le=60)
+    categories: list[str] = Field(default_factory=list, max_length=20)
+
+
+class Expiry(_Strict):
+    policy: ExpiryPolicy = ExpiryPolicy.CARRY_OVER
+    clear_on: str = Field(default="01-01", pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+
+
+class CharterSettings(_Strict):
+    points_holder: Holder = Holder.MEMBER
+    deduction_floor: DeductionFloor = DeductionFloor.ZERO
+    merit: Merit = Merit()
+    review: Review = Review()
+    public_notice: PublicNotice = PublicNotice()
+    expiry: Expiry = Expiry()
+
+
+class CharterDocument(_Strict):
+    title: str = Field(min_length=1, max_length=200)
+    effective_on: date = Field(description="the first day events are scored by this version")
+    settings: CharterSettings = CharterSettings()
+    rules: list[RuleDocument] = Field(min_length=1, max_length=RULES_MAX)
+    category_caps: list[CategoryCap] = Field(default_factory=list, max_length=50)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class CharterInvalid(Exception):
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = list(errors)
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule ready to score: its document, its type, its validated parameters."""
+
+    document: RuleDocument
+    rule_type: RuleType
+    params: Any
+
+    @property
+    def id(self) -> str:
+        return self.document.id
+
+    @property
+    def is_deduction(self) -> bool:
+        return self.rule_type.is_deduction(self.params)
+
+
+@dataclass(frozen=True)
+class Charter:
+    document: CharterDocument
+    rules: Mapping[str, CompiledRule]
+
+    def rule(self, rule_id: str) -> CompiledRule | None:
+        return self.rules.get(rule_id)
+
+    def review_stages_for(self, recorder: str) -> list[str]:
+        return list(self.document.settings.review.required.get(recorder, []))
+
+    def stage(self, stage_id: str) -> ReviewStage:
+        return next(s for s in self.document.settings.review.stages if s.id == stage_id)
+
+
+def field_path(loc: Iterable[int | str]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(document)"
+
+
+def _pydantic_errors(
+    error: ValidationError, prefix: tuple[int | str, ...] = ()
+) -> list[FieldError]:
+    return [
+        FieldError(field_path(prefix + tuple(e["loc"])), e["msg"])
+        for e in error.errors(include_url=False)
+    ]
+
+
+def parse_text(text: str, media_type: str) -> Any:
+    """Read a JSON or YAML document into plain data, naming the line of a syntax error."""
+    try:
+        if "yaml" in media_type:
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(document)"
+        raise CharterInvalid([FieldError(where, f"not valid YAML: {exc}")]) from None
+    except json.JSONDecodeError as exc:
+        raise CharterInvalid(
+            [FieldError(f"line {exc.lineno}", f"not valid JSON: {exc.msg}")]
+        ) from None
+    except ValueError as exc:  # a YAML scalar that cannot be built, e.g. 2025-13-01
+        raise CharterInvalid([FieldError("(document)", f"not valid YAML: {exc}")]) from None
+
+
+def compile_charter(data: Any) -> Charter:
+    """Validate a document and compile its rules, or raise CharterInvalid with every error."""
+    try:
+        document = CharterDocument.model_validate(data)
+    except ValidationError as error:
+        raise CharterInvalid(_pydantic_errors(error)) from None
+    errors: list[FieldError] = []
+    rules: dict[str, CompiledRule] = {}
+    seen: set[str] = set()
+    settings = document.settings
+    categories = {rule.category for rule in document.rules}
+    stage_ids = [stage.id for stage in settings.review.stages]
+    for index, rule in enumerate(document.rules):
+        at = f"rules[{index}]"
+        if rule.id in seen:
+            errors.append(FieldError(f"{at}.id", f"rule id {rule.id!r} is used twice"))
+        seen.add(rule.id)
+        rule_type = registry.find(rule.type)
+        if rule_type is None:
+            known = ", ".join(sorted(registry.rule_types()))
+            errors.append(FieldError(f"{at}.type", f"unknown rule type {rule.type!r} ({known})"))
+            continue
+        try:
+            params = rule_type.params_model.model_validate(rule.params)
+        except ValidationError as error:
+            errors.extend(_pydantic_errors(error, ("rules", index, "params")))
+            continue
+        deduction = rule_type.is_deduction(params)
+        if Track.MERIT in rule.moves and not settings.merit.enabled:
+            errors.append(FieldError(f"{at}.moves", "moves merit, but settings.merit is off"))
+        if deduction and Track.MERIT in rule.moves and not settings.merit.deductions_lower:
+            errors.append(
+                FieldError(
+                    f"{at}.moves",
+                    "a deduction may not lower merit: settings.merit.deductions_lower is false",
+                )
+            )
+        if deduction and rule.caps:
+            errors.append(FieldError(f"{at}.caps", "caps limit awards; a deduction has none"))
+        rules.setdefault(rule.id, CompiledRule(rule, rule_type, params))
+    for index, stage in enumerate(settings.review.stages):
+        if stage_ids.count(stage.id) > 1:
+            errors.append(
+                FieldError(f"settings.review.stages[{index}].id", f"stage {stage.id!r} twice")
+            )
+    for recorder, stages in settings.review.required.items():
+        for position, stage_id in enumerate(stages):
+            if stage_id not in stage_ids:
+                errors.append(
+                    FieldError(
+                        f"settings.review.required.{recorder}[{position}]",
+                        f"no review stage {stage_id!r} in settings.review.stages",
+                    )
+                )
+        if len(set(stages)) != len(stages):
+            errors.append(FieldError(f"settings.review.required.{recorder}", "names a stage twice"))
+    for index, cap in enumerate(document.category_caps):
+        if cap.category not in categories:
+            errors.append(
+                FieldError(f"category_caps[{index}].category", f"no rule in {cap.category!r}")
+            )
+    for index, category in enumerate(settings.public_notice.categories):
+        if category not in categories:
+            errors.append(
+                FieldError(
+                    f"settings.public_notice.categories[{index}]", f"no rule in {category!r}"
+                )
+            )
+    if errors:
+        raise CharterInvalid(errors)
+    return Charter(document, rules)
+
+
+def role_codes_named(document: CharterDocument) -> list[tuple[str, str]]:
+    """Every role code the document names, with the field naming it (to check they exist)."""
+    named: list[tuple[str, str]] = []
+    for index, rule in enumerate(document.rules):
+        for position, code in enumerate(rule.recorders):
+            if code not in (RECORDER_RESIDENT, RECORDER_CHECK_IN):
+                named.append((f"rules[{index}].recorders[{position}]", code))
+    for index, stage in enumerate(document.settings.review.stages):
+        for position, code in enumerate(stage.roles):
+            named.append((f"settings.review.stages[{index}].roles[{position}]", code))
+    for recorder in document.settings.review.required:
+        if recorder not in (RECORDER_RESIDENT, RECORDER_CHECK_IN):
+            named.append((f"settings.review.required.{recorder}", recorder))
+    return named
