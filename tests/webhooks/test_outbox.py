@@ -66,6 +66,10 @@ def test_the_catalog() -> None:
         "board.published",
         "board.finalized",
         "settlement.approved",
+        "record.pending",
+        "record.approved",
+        "record.rejected",
+        "record.revoked",
     ]
 
 
@@ -86,6 +90,7 @@ def test_an_award_emits_points_earned(db: Database, settings: Settings, books: B
         "occurred_at": event.payload["occurred_at"],
         "village_id": str(village.id),
         "account_id": str(acc["alice"].id),
+        "category": "main",
         "member_id": str(alice.id),
         "household_id": None,
         "entry_id": str(view.entry.id),

@@ -26,7 +26,9 @@ from jifen.access.permissions import ClientScope, Permission, ScopeKind
 from jifen.ledger import facts
 from jifen.models import (
     Account,
+    Activity,
     ApiKey,
+    CharterVersion,
     Entry,
     Household,
     HouseholdMembership,
@@ -36,6 +38,8 @@ from jifen.models import (
     Organisation,
     Posting,
     Principal,
+    Project,
+    Record,
     Role,
     RoleGrant,
     Township,
@@ -454,6 +458,20 @@ def require_most_specific(
     return GLOBAL
 
 
+def roles_over(caller: Caller, *, township_id: uuid.UUID, village_id: uuid.UUID) -> frozenset[str]:
+    """The codes of the staff roles the caller holds over a village (for charters, which
+    name the roles that may record or review a rule)."""
+    held = set()
+    for grant in caller.grants:
+        if (
+            grant.scope is ScopeKind.SYSTEM
+            or (grant.scope is ScopeKind.TOWNSHIP and grant.township_id == township_id)
+            or (grant.scope is ScopeKind.VILLAGE and grant.village_id == village_id)
+        ):
+            held.add(grant.role_code)
+    return frozenset(held)
+
+
 def check_anywhere(caller: Caller, permission: Permission) -> None:
     if not any(permission in grant.permissions for grant in caller.grants):
         raise Forbidden(f"None of your roles include {permission.value}")
@@ -676,6 +694,47 @@ def _entry(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
         .where(Entry.id == id_)
     ).all()
     return _account_scope("entry", id_, rows)
+
+
+def _village_row_scope(session: Session, resource: str, model: Any, id_: uuid.UUID) -> Scope | None:
+    row = session.execute(
+        select(model.township_id, model.village_id).where(model.id == id_)
+    ).first()
+    return None if row is None else Scope(resource, id_, row[0], row[1])
+
+
+@resolver("version_id", "charter version")
+def _charter_version(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
+    return _village_row_scope(session, "charter version", CharterVersion, id_)
+
+
+@resolver("project_id", "project")
+def _project(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
+    return _village_row_scope(session, "project", Project, id_)
+
+
+@resolver("activity_id", "activity")
+def _activity(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
+    return _village_row_scope(session, "activity", Activity, id_)
+
+
+@resolver("record_id", "record")
+def _record(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
+    row = session.execute(
+        select(Record.township_id, Record.village_id, Record.member_id, Record.household_id).where(
+            Record.id == id_
+        )
+    ).first()
+    if row is None:
+        return None
+    return Scope(
+        "record",
+        id_,
+        row[0],
+        row[1],
+        member_ids=frozenset({row[2]}) if row[2] else frozenset(),
+        household_ids=frozenset({row[3]}) if row[3] else frozenset(),
+    )
 
 
 @resolver("user_id", "user")

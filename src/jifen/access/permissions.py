@@ -35,6 +35,13 @@ class Permission(StrEnum):
     BINDINGS_ISSUE = "bindings:issue"
     AUDIT_READ = "audit:read"
     WEBHOOKS_MANAGE = "webhooks:manage"
+    CHARTERS_READ = "charters:read"
+    CHARTERS_WRITE = "charters:write"
+    RECORDS_CREATE = "records:create"
+    RECORDS_REVIEW = "records:review"
+    RECORDS_REVOKE = "records:revoke"
+    ACTIVITIES_MANAGE = "activities:manage"
+    RANKINGS_READ = "rankings:read"
 
 
 PERMISSION_LABELS: dict[Permission, str] = {
@@ -61,6 +68,13 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.BINDINGS_ISSUE: "发放积分卡与绑定码",
     Permission.AUDIT_READ: "查看操作日志",
     Permission.WEBHOOKS_MANAGE: "管理事件推送",
+    Permission.CHARTERS_READ: "查看村规民约积分细则",
+    Permission.CHARTERS_WRITE: "起草与发布村规民约版本",
+    Permission.RECORDS_CREATE: "登记积分事项（劳动、行为、活动签到）",
+    Permission.RECORDS_REVIEW: "审核积分登记（初审、复核）",
+    Permission.RECORDS_REVOKE: "撤回已生效的积分登记",
+    Permission.ACTIVITIES_MANAGE: "发起活动与村级项目",
+    Permission.RANKINGS_READ: "查看积分排行",
 }
 
 
@@ -73,6 +87,8 @@ class ClientScope(StrEnum):
     CATALOG_READ = "catalog:read"
     BOARDS_READ = "boards:read"
     WEBHOOKS_MANAGE = "webhooks:manage"
+    RECORDS_CLAIM = "records:claim"  # a resident's own report (个人申报)
+    ACTIVITIES_CHECK_IN = "activities:checkin"  # scanning an activity's QR code
 
 
 class ScopeKind(StrEnum):
@@ -95,6 +111,8 @@ _READ = frozenset(
         Permission.TENANCY_READ,
         Permission.BALANCES_READ,
         Permission.ENTRIES_READ,
+        Permission.CHARTERS_READ,
+        Permission.RANKINGS_READ,
     }
 )
 
@@ -120,6 +138,10 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             Permission.BINDINGS_ISSUE,
             Permission.ACCESS_MANAGE,
             Permission.ROLES_MANAGE,
+            Permission.CHARTERS_WRITE,
+            Permission.RECORDS_CREATE,
+            Permission.RECORDS_REVIEW,
+            Permission.ACTIVITIES_MANAGE,
         },
     ),
     BuiltinRole(

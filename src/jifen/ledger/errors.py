@@ -117,3 +117,9 @@ class InvalidAccount(Problem):
     code = "invalid_account"
     title = "The account's kind and owner do not fit together"
     status = 422
+
+
+class EntryBelongsToRecord(Problem):
+    code = "entry_belongs_to_record"
+    title = "The entry was booked for a charter record: revoke the record instead"
+    status = 409

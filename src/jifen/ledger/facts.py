@@ -26,6 +26,7 @@ class AccountFacts(NamedTuple):
     village_id: uuid.UUID
     kind: str
     asset: str
+    category: str
     member_id: uuid.UUID | None
     household_id: uuid.UUID | None
 
@@ -37,6 +38,7 @@ _ACCOUNT_FACTS = select(
     _accounts.c.village_id,
     _accounts.c.kind,
     _accounts.c.asset,
+    _accounts.c.category,
     _accounts.c.member_id,
     _accounts.c.household_id,
 ).where(_accounts.c.id.in_(bindparam("ids", expanding=True)))

@@ -291,7 +291,11 @@ def get_entry(entry_id: uuid.UUID, session: SessionDep) -> EntryRead:
     description="Books the mirror image of the entry, dated now. The reversal may take a "
     "balance below its floor (the points may have been spent), and says so.",
     responses=problem_responses(
-        NotFound, errors.EntryAlreadyReversed, errors.EntryNotReversible, IdempotencyKeyReused
+        NotFound,
+        errors.EntryAlreadyReversed,
+        errors.EntryNotReversible,
+        errors.EntryBelongsToRecord,
+        IdempotencyKeyReused,
     ),
 )
 @requires(

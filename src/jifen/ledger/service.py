@@ -36,7 +36,7 @@ from jifen.ledger.policy import (
     default_floor,
     delta_of,
 )
-from jifen.models import GENESIS_HASH, Account, AccountBalance, Book, Entry, Posting
+from jifen.models import GENESIS_HASH, Account, AccountBalance, Book, Entry, Posting, Record
 from jifen.models.tenancy import Household, Member, Organisation, Village
 from jifen.problems import IdempotencyKeyReused, NotFound
 from jifen.webhooks import events
@@ -439,9 +439,11 @@ def reverse(
     clock: Clock,
     reason: str = "",
     details: Mapping[str, Any] | None = None,
+    for_record: bool = False,
 ) -> EntryView:
     """Book the entry's mirror image, dated now. A posted pending entry is reversed
-    through the entry that posted it."""
+    through the entry that posted it. An entry booked for a charter record is reversed
+    only by revoking the record (`for_record`), so the record never outlives its points."""
     original = _load_entry(session, entry_id)
     head = writer.lock_books(session, original.village_id)
     target = original
@@ -458,6 +460,17 @@ def reverse(
         raise errors.EntryNotReversible(
             f"entry {target.id} is a {target.code} and cannot itself be reversed",
             entry_id=str(target.id),
+        )
+    record_id = None
+    if not for_record:
+        record_id = session.execute(
+            select(Record.id).where(Record.entry_id == target.id)
+        ).scalar_one_or_none()
+    if record_id is not None:
+        raise errors.EntryBelongsToRecord(
+            f"entry {target.id} was booked for record {record_id}; revoke the record",
+            entry_id=str(target.id),
+            record_id=str(record_id),
         )
     existing = _reversal_of(session, target.id)
     if existing is not None:

@@ -16,6 +16,13 @@ from jifen.models.access import (
     WebhookEndpoint,
 )
 from jifen.models.base import Base
+from jifen.models.charters import (
+    Activity,
+    CharterVersion,
+    Project,
+    Record,
+    RecordReview,
+)
 from jifen.models.idempotency import IdempotencyRecord
 from jifen.models.ledger import GENESIS_HASH, Account, AccountBalance, Book, Entry, Posting
 from jifen.models.tenancy import (
@@ -31,10 +38,12 @@ __all__ = [
     "GENESIS_HASH",
     "Account",
     "AccountBalance",
+    "Activity",
     "ApiKey",
     "AuditEvent",
     "Base",
     "Book",
+    "CharterVersion",
     "Entry",
     "Household",
     "HouseholdMembership",
@@ -47,6 +56,9 @@ __all__ = [
     "OutboxEvent",
     "Posting",
     "Principal",
+    "Project",
+    "Record",
+    "RecordReview",
     "Role",
     "RoleGrant",
     "ServiceSecret",

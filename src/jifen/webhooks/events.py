@@ -26,8 +26,9 @@ from jifen.models import OutboxEvent
 class EventType(StrEnum):
     """What a webhook endpoint may subscribe to.
 
-    Only the points.earned, points.redeemed and points.reversed events have a producer
-    (the ledger service). points.expiring, board.published, board.finalized and
+    The points.* events come from the ledger service, the record.* events from the
+    charter records (a record waiting for review, approved, rejected or revoked).
+    points.expiring, board.published, board.finalized and
     settlement.approved are reserved for the expiry, boards and settlement domains, which
     do not exist yet: nothing emits them.
     """
@@ -39,6 +40,10 @@ class EventType(StrEnum):
     BOARD_PUBLISHED = "board.published"
     BOARD_FINALIZED = "board.finalized"
     SETTLEMENT_APPROVED = "settlement.approved"
+    RECORD_PENDING = "record.pending"
+    RECORD_APPROVED = "record.approved"
+    RECORD_REJECTED = "record.rejected"
+    RECORD_REVOKED = "record.revoked"
 
 
 # The booking path runs these for every entry: built once, on the tables, so that
@@ -108,6 +113,8 @@ def emit_for_entry(session: Session, entry: EntryRecord) -> list[uuid.UUID]:
         data: dict[str, Any] = {
             "occurred_at": format_instant(entry.occurred_at),
             "account_id": str(posting.account_id),
+            # "main" is the spendable balance; "merit" the merit score (荣誉积分).
+            "category": fact.category,
             "member_id": _str(fact.member_id),
             "household_id": _str(fact.household_id),
             "entry_id": str(entry.id),

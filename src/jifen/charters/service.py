@@ -1,0 +1,231 @@
+"""Charter versions: upload (draft), publish, find the version in force, compile.
+
+A version's document is never changed after upload; a change is a new version. A
+version takes effect on its effective date, which must come after every published
+version's and after every event already scored in the village.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from jifen.charters import errors
+from jifen.charters.document import (
+    Charter,
+    CharterInvalid,
+    DeductionFloor,
+    FieldError,
+    compile_charter,
+    role_codes_named,
+)
+from jifen.kit.canonical import canonical_json
+from jifen.kit.ids import new_id
+from jifen.kit.pagination import Page, page_by_id
+from jifen.ledger import writer
+from jifen.models import CharterVersion, Record, Role, Village
+from jifen.problems import NotFound
+
+DRAFT = "draft"
+PUBLISHED = "published"
+
+
+def _invalid(problem: CharterInvalid) -> errors.CharterInvalidProblem:
+    return errors.CharterInvalidProblem(
+        f"{len(problem.errors)} error(s): {problem}",
+        errors=[{"field": e.field, "message": e.message} for e in problem.errors],
+    )
+
+
+def validate(session: Session, *, village_id: uuid.UUID, data: Any) -> Charter:
+    """Compile a document and check the roles it names exist for the village."""
+    village = _village(session, village_id)
+    try:
+        charter = compile_charter(data)
+    except CharterInvalid as problem:
+        raise _invalid(problem) from None
+    known = set(
+        session.execute(
+            select(Role.code).where(
+                or_(Role.township_id.is_(None), Role.township_id == village.township_id)
+            )
+        ).scalars()
+    )
+    missing = [
+        FieldError(field, f"no role {code!r} in this township")
+        for field, code in role_codes_named(charter.document)
+        if code not in known
+    ]
+    if missing:
+        raise _invalid(CharterInvalid(missing))
+    return charter
+
+
+def _village(session: Session, village_id: uuid.UUID) -> Village:
+    village = session.get(Village, village_id)
+    if village is None:
+        raise NotFound("village", village_id)
+    return village
+
+
+def create_version(
+    session: Session,
+    *,
+    village_id: uuid.UUID,
+    data: Any,
+    actor: str,
+    now: datetime,
+    publish: bool = False,
+) -> CharterVersion:
+    charter = validate(session, village_id=village_id, data=data)
+    village = _village(session, village_id)
+    stored = charter.document.model_dump(mode="json")
+    last = session.execute(
+        select(func.max(CharterVersion.version)).where(CharterVersion.village_id == village_id)
+    ).scalar_one()
+    version = CharterVersion(
+        id=new_id(),
+        township_id=village.township_id,
+        village_id=village_id,
+        version=(last or 0) + 1,
+        title=charter.document.title,
+        effective_on=charter.document.effective_on,
+        status=DRAFT,
+        document=stored,
+        document_sha256=hashlib.sha256(canonical_json(stored)).hexdigest(),
+        created_at=now,
+        created_by=actor,
+        published_at=None,
+        published_by=None,
+    )
+    session.add(version)
+    session.flush()
+    if publish:
+        publish_version(session, version_id=version.id, actor=actor, now=now)
+    return version
+
+
+def publish_version(
+    session: Session, *, version_id: uuid.UUID, actor: str, now: datetime
+) -> CharterVersion:
+    version = get_version(session, version_id)
+    # The books lock orders publishing against scoring in the village.
+    writer.lock_books(session, version.village_id)
+    session.refresh(version)
+    if version.status != DRAFT:
+        raise errors.CharterVersionNotDraft(
+            f"version {version.version} is already {version.status}", version=version.version
+        )
+    latest = session.execute(
+        select(func.max(CharterVersion.effective_on)).where(
+            CharterVersion.village_id == version.village_id,
+            CharterVersion.status == PUBLISHED,
+        )
+    ).scalar_one()
+    if latest is not None and version.effective_on <= latest:
+        raise errors.CharterEffectiveDateTaken(
+            f"version {version.version} takes effect on {version.effective_on}, not after the "
+            f"published version in force from {latest}",
+            effective_on=version.effective_on.isoformat(),
+            latest_effective_on=latest.isoformat(),
+        )
+    scored = session.execute(
+        select(func.count(Record.id)).where(
+            Record.village_id == version.village_id,
+            Record.occurred_on >= version.effective_on,
+            # Rejected records were never booked; revoked ones no longer count.
+            Record.status.not_in(("rejected", "revoked")),
+        )
+    ).scalar_one()
+    if scored:
+        raise errors.CharterWouldRescore(
+            f"{scored} event(s) on or after {version.effective_on} were already scored; "
+            "a new version takes effect after them",
+            records=scored,
+        )
+    version.status = PUBLISHED
+    version.published_at = now
+    version.published_by = actor
+    charter = compiled(version)
+    if charter.document.settings.deduction_floor is DeductionFloor.NEGATIVE:
+        _allow_debt(session, version.village_id, charter)
+    session.flush()
+    return version
+
+
+def _allow_debt(session: Session, village_id: uuid.UUID, charter: Charter) -> None:
+    """A charter that lets deductions go below zero records that on the village, so the
+    ledger lets those entries (and only those) pass the floor."""
+    village = _village(session, village_id)
+    codes = {deduction_code(rule.document.category) for rule in charter.rules.values()}
+    current = set(village.allow_below_floor_codes or [])
+    if not codes <= current:
+        village.allow_below_floor_codes = sorted(current | codes)
+
+
+def award_code(category: str) -> str:
+    return f"{category}_award"
+
+
+def deduction_code(category: str) -> str:
+    return f"{category}_deduction"
+
+
+def get_version(session: Session, version_id: uuid.UUID) -> CharterVersion:
+    version = session.get(CharterVersion, version_id)
+    if version is None:
+        raise NotFound("charter version", version_id)
+    return version
+
+
+def list_versions(
+    session: Session, *, village_id: uuid.UUID, limit: int, cursor: str | None
+) -> Page[CharterVersion]:
+    _village(session, village_id)
+    query = select(CharterVersion).where(CharterVersion.village_id == village_id)
+    return page_by_id(session, query, CharterVersion, limit=limit, cursor=cursor)
+
+
+def find_in_force(session: Session, village_id: uuid.UUID, on: date) -> CharterVersion | None:
+    return session.execute(
+        select(CharterVersion)
+        .where(
+            CharterVersion.village_id == village_id,
+            CharterVersion.status == PUBLISHED,
+            CharterVersion.effective_on <= on,
+        )
+        .order_by(CharterVersion.effective_on.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def in_force(session: Session, village_id: uuid.UUID, on: date) -> CharterVersion:
+    version = find_in_force(session, village_id, on)
+    if version is None:
+        raise errors.NoCharterInForce(
+            f"no published charter version was in force on {on}", on=on.isoformat()
+        )
+    return version
+
+
+def compiled(version: CharterVersion) -> Charter:
+    """The compiled charter of a version (cached: a version's document never changes)."""
+    return _compile(version.id, version.document_sha256, canonical_json(version.document))
+
+
+@lru_cache(maxsize=256)
+def _compile(_version_id: uuid.UUID, _sha256: str, document: bytes) -> Charter:
+    return compile_charter(json.loads(document))
+
+
+def versions_named(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CharterVersion]:
+    rows = session.execute(select(CharterVersion).where(CharterVersion.id.in_(list(ids))))
+    return {row.id: row for row in rows.scalars()}

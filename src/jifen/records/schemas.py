@@ -1,0 +1,193 @@
+"""Record API shapes, with the examples the OpenAPI document shows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from jifen.kit.schemas import InputSchema, Instant, Schema
+
+_RECORD_EXAMPLE: dict[str, Any] = {
+    "rule_id": "labor_hour",
+    "member_id": "01936f0e-7b5a-7c2d-9f00-3a1b2c3d4e5f",
+    "quantity": "3",
+    "occurred_at": "2026-03-07T09:00:00+08:00",
+    "project_id": "01936f0e-7b5a-7c2d-9f00-0000000000aa",
+    "place": "村口水渠",
+    "evidence": [{"kind": "photo", "ref": "https://files.example.cn/p/8812.jpg"}],
+    "note": "清理水渠淤泥",
+}
+
+
+class EvidenceItem(InputSchema):
+    kind: Literal["photo", "witness", "inspector", "document"]
+    ref: str = Field(
+        min_length=1, max_length=500, description="a photo's URL, a witness's or inspector's name"
+    )
+    note: str = Field(default="", max_length=200)
+
+
+class _Recorded(InputSchema):
+    rule_id: str = Field(min_length=1, max_length=64)
+    quantity: Decimal = Field(
+        default=Decimal(1),
+        gt=0,
+        le=100_000,
+        max_digits=12,
+        decimal_places=4,
+        description="in the rule's unit: occurrences (5 clean-ups), hours, person-days, kg, m²",
+    )
+    occurred_at: Instant = Field(description="when it happened; decides the charter version")
+    occurrence: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="what makes this occurrence distinct (default: its day); the same "
+        "person, rule and occurrence is recorded once",
+    )
+    evidence: list[EvidenceItem] = Field(default_factory=list, max_length=10)
+    note: str = Field(default="", max_length=1000)
+
+
+class RecordCreate(_Recorded):
+    model_config = ConfigDict(json_schema_extra={"examples": [_RECORD_EXAMPLE]})
+
+    member_id: uuid.UUID | None = Field(default=None, description="who acted")
+    household_id: uuid.UUID | None = Field(
+        default=None, description="a finding against a whole household (household charters)"
+    )
+    project_id: uuid.UUID | None = None
+    place: str = Field(default="", max_length=200)
+
+
+class ClaimCreate(_Recorded):
+    """A resident's own report (个人申报), sent by a client for its bound member."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "rule_id": "labor_hour",
+                    "quantity": "2",
+                    "occurred_at": "2026-03-08T15:00:00+08:00",
+                    "evidence": [{"kind": "photo", "ref": "https://files.example.cn/p/9001.jpg"}],
+                    "note": "帮五保户王奶奶打扫院子",
+                }
+            ]
+        }
+    )
+
+
+class ReviewCreate(InputSchema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"decision": "reject", "reason": "照片与申报地点不符"}]}
+    )
+
+    decision: Literal["approve", "reject"]
+    reason: str = Field(default="", max_length=500)
+
+
+class RevocationCreate(InputSchema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "经村务监督委员会核实为代签，予以撤回"}]}
+    )
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ReviewRead(Schema):
+    model_config = ConfigDict(from_attributes=True)
+
+    stage: str
+    decision: str
+    reason: str
+    reviewer: str
+    reviewer_role: str
+    created_at: datetime
+
+
+class RecordRead(Schema):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01936f10-0000-7000-8000-000000000001",
+                    "village_id": "01936f0e-7b5a-7c2d-9f00-000000000001",
+                    "charter_version_id": "01936f0e-7b5a-7c2d-9f00-3a1b2c3d4e5f",
+                    "charter_version": 2,
+                    "rule_id": "labor_hour",
+                    "category": "labor",
+                    "member_id": "01936f0e-7b5a-7c2d-9f00-3a1b2c3d4e5f",
+                    "household_id": "01936f0e-7b5a-7c2d-9f00-0000000000bb",
+                    "holder": "household",
+                    "quantity": "3",
+                    "occurred_on": "2026-03-07",
+                    "occurred_at": "2026-03-07T01:00:00Z",
+                    "occurrence": "2026-03-07",
+                    "status": "approved",
+                    "stages_pending": [],
+                    "scored_points": 6,
+                    "awarded_points": 6,
+                    "points": 6,
+                    "merit_points": 6,
+                    "explanation": "义务劳动 3 小时 × 2 分/小时 = 6 分",
+                    "cap": None,
+                    "recorder": "user:01936f0e-…",
+                    "recorder_role": "village_clerk",
+                    "project_id": None,
+                    "activity_id": None,
+                    "place": "村口水渠",
+                    "evidence": [{"kind": "photo", "ref": "https://files.example.cn/p/8812.jpg"}],
+                    "note": "",
+                    "entry_id": "01936f10-0000-7000-8000-0000000000e1",
+                    "reversal_entry_id": None,
+                    "created_at": "2026-03-07T02:00:00Z",
+                    "decided_at": "2026-03-07T02:00:00Z",
+                    "revoked_at": None,
+                    "revoke_reason": None,
+                    "reviews": [],
+                }
+            ]
+        },
+    )
+
+    id: uuid.UUID
+    village_id: uuid.UUID
+    charter_version_id: uuid.UUID
+    charter_version: int
+    rule_id: str
+    category: str
+    member_id: uuid.UUID | None
+    household_id: uuid.UUID | None
+    holder: str
+    quantity: str
+    occurred_on: date
+    occurred_at: datetime
+    occurrence: str
+    status: str = Field(description="pending, approved, capped (cut to zero), rejected, revoked")
+    stages_pending: list[str] = Field(description="review stages still to pass, next first")
+    scored_points: int = Field(description="the rule's score, before caps and floors")
+    awarded_points: int = Field(description="after caps")
+    points: int = Field(description="booked on the spendable balance (signed)")
+    merit_points: int = Field(description="booked on the merit score (signed)")
+    explanation: str
+    cap: dict[str, Any] | None = Field(description="the cap that cut the award, if one did")
+    recorder: str
+    recorder_role: str
+    project_id: uuid.UUID | None
+    activity_id: uuid.UUID | None
+    place: str
+    evidence: list[dict[str, Any]]
+    note: str
+    entry_id: uuid.UUID | None
+    reversal_entry_id: uuid.UUID | None
+    created_at: datetime
+    decided_at: datetime | None
+    revoked_at: datetime | None
+    revoke_reason: str | None
+    reviews: list[ReviewRead] = Field(default_factory=list)

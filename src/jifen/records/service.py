@@ -1,0 +1,660 @@
+"""Recording events under the charter, reviewing them, revoking them.
+
+Invariants:
+- an event is scored by the charter version in force on its day, and the record and its
+  entry name that version and rule, with the explanation of the points;
+- caps are decided under the village's books lock, so two clerks recording at once can
+  never pass a cap between them; a cap cuts an award to what remains, and a record cut
+  to zero is kept with status `capped`;
+- a pending record moves no balance; its points are scored and capped when the last
+  review stage approves it;
+- the same person, rule and occurrence is recorded once, unless the rule allows repeats;
+- a revocation reverses the record's entry, dated now, on every account it moved.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from jifen.charters import policy
+from jifen.charters import service as charters
+from jifen.charters.document import (
+    SENIOR_ROLES,
+    Charter,
+    CompiledRule,
+    DeductionFloor,
+    Holder,
+    Track,
+)
+from jifen.charters.errors import InvalidQuantity, UnknownRule
+from jifen.charters.rules.protocol import Occurrence, format_quantity
+from jifen.kit.ids import new_id
+from jifen.kit.pagination import Page, page_by_id
+from jifen.ledger import errors as ledger_errors
+from jifen.ledger import service as ledger
+from jifen.ledger import writer
+from jifen.ledger.policy import AccountKind, Asset
+from jifen.models import (
+    CharterVersion,
+    Household,
+    HouseholdMembership,
+    Member,
+    Project,
+    Record,
+    RecordReview,
+)
+from jifen.problems import NotFound
+from jifen.records import errors
+from jifen.webhooks import events
+
+PENDING = "pending"
+APPROVED = "approved"
+CAPPED = "capped"
+REJECTED = "rejected"
+REVOKED = "revoked"
+# Records whose points count (towards caps, rankings and history totals).
+COUNTED = (APPROVED, CAPPED)
+QUANTITY_MAX = Decimal(100_000)
+MERIT_CATEGORY = "merit"
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """Who records or reviews: their actor name and the role codes they hold over the
+    village (or the pseudo-role `resident` / `check_in` of the charter)."""
+
+    actor: str
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RecordRequest:
+    village_id: uuid.UUID
+    rule_id: str
+    member_id: uuid.UUID | None
+    household_id: uuid.UUID | None
+    quantity: Decimal
+    occurred_at: datetime
+    occurrence: str | None = None
+    project_id: uuid.UUID | None = None
+    activity_id: uuid.UUID | None = None
+    place: str = ""
+    evidence: Sequence[dict[str, Any]] = ()
+    note: str = ""
+
+
+# --- recording --------------------------------------------------------------------------
+
+
+def record(
+    session: Session, request: RecordRequest, *, recorder: Recorder, clock: ledger.Clock
+) -> Record:
+    """Score and record one event; book it at once unless the charter wants review."""
+    if request.occurred_at > clock.now + timedelta(
+        seconds=clock.settings.occurred_at_future_skew_seconds
+    ):
+        raise ledger_errors.OccurredInFuture(
+            f"occurred_at {request.occurred_at.isoformat()} is after now",
+            occurred_at=request.occurred_at.isoformat(),
+        )
+    if not Decimal(0) < request.quantity <= QUANTITY_MAX:
+        raise InvalidQuantity(
+            f"quantity must be above 0 and at most {QUANTITY_MAX}",
+            quantity=str(request.quantity),
+        )
+    occurred_on = clock.local_date(request.occurred_at)
+    # Everything below reads and decides under the books lock: duplicates, caps, balances.
+    writer.lock_books(session, request.village_id)
+    version = charters.in_force(session, request.village_id, occurred_on)
+    charter = charters.compiled(version)
+    rule = charter.rule(request.rule_id)
+    if rule is None:
+        raise UnknownRule(
+            f"charter version {version.version} (in force on {occurred_on}) has no rule "
+            f"{request.rule_id!r}",
+            rule_id=request.rule_id,
+            charter_version=version.version,
+        )
+    role, stages = _recorder_role(charter, rule, recorder)
+    member_id, household_id = _subject(session, request, charter, occurred_on)
+    _check_evidence(rule, request.evidence)
+    if request.project_id is not None:
+        _check_project(session, request.village_id, request.project_id)
+    score = _score(rule, request.quantity, occurred_on)
+    occurrence = request.occurrence or occurred_on.isoformat()
+    dedupe_key = None
+    if not rule.document.allow_repeats:
+        who = f"m:{member_id.hex}" if member_id else f"h:{household_id.hex}"  # type: ignore[union-attr]
+        dedupe_key = f"{rule.id}|{who}|{occurrence}"
+        existing = session.execute(
+            select(Record.id).where(
+                Record.village_id == request.village_id, Record.dedupe_key == dedupe_key
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            raise errors.DuplicateRecord(
+                f"record {existing} already records {rule.document.label} for this "
+                f"{'member' if member_id else 'household'} ({occurrence})",
+                record_id=str(existing),
+                rule_id=rule.id,
+                occurrence=occurrence,
+            )
+    row = Record(
+        id=new_id(),
+        township_id=version.township_id,
+        village_id=request.village_id,
+        charter_version_id=version.id,
+        charter_version=version.version,
+        rule_id=rule.id,
+        category=rule.document.category,
+        member_id=member_id,
+        household_id=household_id,
+        holder=charter.document.settings.points_holder.value,
+        quantity=format_quantity(request.quantity),
+        occurred_on=occurred_on,
+        occurred_at=request.occurred_at,
+        occurrence=occurrence,
+        dedupe_key=dedupe_key,
+        status=PENDING,
+        stages_pending=stages,
+        scored_points=score.points,
+        explanation=score.explanation,
+        cap=None,
+        recorder=recorder.actor,
+        recorder_role=role,
+        project_id=request.project_id,
+        activity_id=request.activity_id,
+        place=request.place,
+        evidence=[dict(item) for item in request.evidence],
+        note=request.note,
+        entry_id=None,
+        reversal_entry_id=None,
+        created_at=clock.now,
+        decided_at=None,
+    )
+    session.add(row)
+    session.flush()
+    if stages:
+        _emit(session, row, events.EventType.RECORD_PENDING, clock.now)
+    else:
+        _book(session, row, charter, rule, actor=recorder.actor, clock=clock)
+    return row
+
+
+def _recorder_role(
+    charter: Charter, rule: CompiledRule, recorder: Recorder
+) -> tuple[str, list[str]]:
+    """The role the recorder records as (the one needing least review), and the review
+    stages the record must pass."""
+    allowed = recorder.roles & (set(rule.document.recorders) | SENIOR_ROLES)
+    if not allowed:
+        raise errors.RecorderNotAllowed(
+            f"rule {rule.id} may be recorded by {', '.join(rule.document.recorders)}",
+            rule_id=rule.id,
+            recorders=list(rule.document.recorders),
+        )
+
+    def stages_of(role: str) -> list[str]:
+        return charter.review_stages_for(role)
+
+    role = min(sorted(allowed), key=lambda r: len(stages_of(r)))
+    return role, stages_of(role)
+
+
+def _subject(
+    session: Session, request: RecordRequest, charter: Charter, on: date
+) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """Who acted and whose points move: the member, and their household on that day."""
+    holder = charter.document.settings.points_holder
+    if request.member_id is None:
+        if holder is Holder.MEMBER or request.household_id is None:
+            raise errors.SubjectInvalid(
+                "name the member who acted"
+                + ("" if holder is Holder.MEMBER else " (or the household, for a finding)"),
+                field="member_id",
+            )
+        household_id = request.household_id
+        found = session.execute(
+            select(Household.id).where(
+                Household.id == household_id, Household.village_id == request.village_id
+            )
+        ).scalar_one_or_none()
+        if found is None:
+            raise errors.SubjectInvalid(
+                f"household {household_id} is not in this village", field="household_id"
+            )
+        return None, household_id
+    member = session.get(Member, request.member_id)
+    if member is None or member.village_id != request.village_id:
+        raise errors.SubjectInvalid(
+            f"member {request.member_id} is not in this village", field="member_id"
+        )
+    if member.deactivated_on is not None and on > member.deactivated_on:
+        raise ledger_errors.MemberInactive(
+            f"member {member.id} left the village's roll on {member.deactivated_on}; "
+            f"the event is dated {on}",
+            member_id=str(member.id),
+            deactivated_on=member.deactivated_on.isoformat(),
+        )
+    member_household: uuid.UUID | None = session.execute(
+        select(HouseholdMembership.household_id).where(
+            HouseholdMembership.member_id == member.id,
+            HouseholdMembership.joined_on <= on,
+            or_(HouseholdMembership.left_on.is_(None), HouseholdMembership.left_on > on),
+        )
+    ).scalar_one_or_none()
+    if request.household_id is not None and request.household_id != member_household:
+        raise errors.SubjectInvalid(
+            f"member {member.id} was not in household {request.household_id} on {on}",
+            field="household_id",
+        )
+    if holder is Holder.HOUSEHOLD and member_household is None:
+        raise errors.SubjectInvalid(
+            f"points are held per household, and member {member.id} belonged to no "
+            f"household on {on}",
+            field="member_id",
+        )
+    return member.id, member_household
+
+
+def _check_evidence(rule: CompiledRule, evidence: Sequence[dict[str, Any]]) -> None:
+    given = {str(item.get("kind")) for item in evidence}
+    missing = [kind.value for kind in rule.document.evidence if kind.value not in given]
+    if missing:
+        raise errors.EvidenceMissing(
+            f"rule {rule.id} needs evidence: {', '.join(missing)}",
+            rule_id=rule.id,
+            missing=missing,
+        )
+
+
+def _check_project(session: Session, village_id: uuid.UUID, project_id: uuid.UUID) -> None:
+    found = session.execute(
+        select(Project.id).where(Project.id == project_id, Project.village_id == village_id)
+    ).scalar_one_or_none()
+    if found is None:
+        raise errors.ProjectNotInVillage(
+            f"project {project_id} is not one of this village's", project_id=str(project_id)
+        )
+
+
+def score(rule: CompiledRule, quantity: Decimal, on: date) -> Any:
+    """The rule's score for a quantity, before caps and floors (what-if uses it too)."""
+    return _score(rule, quantity, on)
+
+
+def _score(rule: CompiledRule, quantity: Decimal, on: date) -> Any:
+    try:
+        return rule.rule_type.evaluate(rule.params, Occurrence(rule.document.label, quantity, on))
+    except ValueError as problem:
+        raise InvalidQuantity(str(problem), rule_id=rule.id, quantity=str(quantity)) from None
+
+
+# --- booking ----------------------------------------------------------------------------
+
+
+def cap_uses(
+    session: Session, row: Record, charter: Charter, rule: CompiledRule
+) -> list[policy.CapUse]:
+    """Every cap on the record's award, with what its holder already used in the window.
+    Counts approved records only: pending, rejected and revoked ones use nothing."""
+    caps: list[tuple[Any, str]] = [(cap, "rule") for cap in rule.document.caps]
+    caps += [
+        (cap, f"category:{cap.category}")
+        for cap in charter.document.category_caps
+        if cap.category == rule.document.category
+    ]
+    uses = []
+    for cap, scope in caps:
+        subject = row.member_id if cap.per is Holder.MEMBER else row.household_id
+        if subject is None:
+            continue  # a household finding has no member to cap (and vice versa)
+        query = select(func.coalesce(func.sum(Record.awarded_points), 0)).where(
+            Record.village_id == row.village_id,
+            Record.status.in_(COUNTED),
+            Record.id != row.id,
+            Record.awarded_points > 0,
+            (Record.member_id if cap.per is Holder.MEMBER else Record.household_id) == subject,
+        )
+        if scope == "rule":
+            query = query.where(Record.rule_id == row.rule_id)
+        else:
+            query = query.where(Record.category == cap.category)
+        bounds = policy.window(cap.period, row.occurred_on)
+        if bounds is not None:
+            query = query.where(Record.occurred_on >= bounds[0], Record.occurred_on < bounds[1])
+        uses.append(policy.CapUse(cap, scope, int(session.execute(query).scalar_one())))
+    return uses
+
+
+def _book(
+    session: Session,
+    row: Record,
+    charter: Charter,
+    rule: CompiledRule,
+    *,
+    actor: str,
+    clock: ledger.Clock,
+) -> None:
+    """Cap, floor and book the record's points; the caller holds the books lock."""
+    settings = charter.document.settings
+    explanation = row.explanation
+    holder_kind = AccountKind.MEMBER if row.holder == Holder.MEMBER.value else AccountKind.HOUSEHOLD
+    owner_id = row.member_id if holder_kind is AccountKind.MEMBER else row.household_id
+    assert owner_id is not None  # _subject saw to it
+    amounts: dict[Track, int] = {}
+    if row.scored_points >= 0:
+        decision = policy.apply_caps(row.scored_points, cap_uses(session, row, charter, rule))
+        row.awarded_points = decision.points
+        if decision.applied is not None:
+            row.cap = {
+                "scope": decision.applied.scope,
+                "per": decision.applied.cap.per.value,
+                "period": decision.applied.cap.period.value,
+                "max_points": decision.applied.cap.max_points,
+                "used_points": decision.applied.used_points,
+            }
+            explanation += "；" + decision.explanation
+        amounts = {track: decision.points for track in rule.document.moves}
+    else:
+        row.awarded_points = row.scored_points
+        for track in rule.document.moves:
+            account = _account(session, row.village_id, holder_kind, owner_id, track, clock)
+            available = ledger.get_balance(session, account.id).available
+            # Merit never goes below zero; spendable points follow the charter.
+            floor = settings.deduction_floor if track is Track.POINTS else DeductionFloor.ZERO
+            taken = policy.deduct(-row.scored_points, available, floor)
+            if taken.explanation:
+                label = "积分" if track is Track.POINTS else settings.merit.label
+                explanation += f"；{label}{taken.explanation}"
+            amounts[track] = -taken.points
+    row.explanation = explanation[:1000]
+    row.points = amounts.get(Track.POINTS, 0)
+    row.merit_points = amounts.get(Track.MERIT, 0)
+    row.decided_at = clock.now
+    if not any(amounts.values()):
+        row.status = CAPPED if row.cap is not None else APPROVED
+        session.flush()
+        _emit(session, row, events.EventType.RECORD_APPROVED, clock.now)
+        return
+    postings: list[ledger.PostingInput] = []
+    for track, amount in amounts.items():
+        if amount == 0:
+            continue
+        issuance_category = "general" if track is Track.POINTS else MERIT_CATEGORY
+        account = _account(session, row.village_id, holder_kind, owner_id, track, clock)
+        source = _issuance(session, row.village_id, issuance_category, clock)
+        postings += [
+            ledger.PostingInput(account.id, amount),
+            ledger.PostingInput(source.id, -amount),
+        ]
+    is_deduction = row.scored_points < 0
+    code = (charters.deduction_code if is_deduction else charters.award_code)(row.category)
+    view = ledger.book(
+        session,
+        village_id=row.village_id,
+        code=code,
+        postings=postings,
+        actor=actor,
+        clock=clock,
+        memo=row.explanation[:500],
+        details={
+            "record_id": str(row.id),
+            "charter_version_id": str(row.charter_version_id),
+            "charter_version": row.charter_version,
+            "rule_id": row.rule_id,
+            "member_id": str(row.member_id) if row.member_id else None,
+            "household_id": str(row.household_id) if row.household_id else None,
+            "quantity": row.quantity,
+            "explanation": row.explanation,
+            "cap": row.cap,
+        },
+        occurred_at=row.occurred_at,
+        allow_below_floor=is_deduction and row.points < 0 and _in_debt_allowed(settings),
+        idempotency_key=f"record:{row.id}",
+    )
+    row.entry_id = view.entry.id
+    row.status = APPROVED
+    session.flush()
+    _emit(session, row, events.EventType.RECORD_APPROVED, clock.now)
+
+
+def _in_debt_allowed(settings: Any) -> bool:
+    return bool(settings.deduction_floor is DeductionFloor.NEGATIVE)
+
+
+def _account(
+    session: Session,
+    village_id: uuid.UUID,
+    kind: AccountKind,
+    owner_id: uuid.UUID,
+    track: Track,
+    clock: ledger.Clock,
+) -> Any:
+    category = "main" if track is Track.POINTS else MERIT_CATEGORY
+    account = ledger.find_account(
+        session, village_id=village_id, kind=kind, owner_id=owner_id, category=category
+    )
+    if account is None:
+        # Merit accounts open on first use; the spendable one opens with its owner.
+        account = ledger.open_account(
+            session,
+            village_id=village_id,
+            kind=kind,
+            category=category,
+            member_id=owner_id if kind is AccountKind.MEMBER else None,
+            household_id=owner_id if kind is AccountKind.HOUSEHOLD else None,
+            now=clock.now,
+        )
+    return account
+
+
+def _issuance(session: Session, village_id: uuid.UUID, category: str, clock: ledger.Clock) -> Any:
+    account = ledger.find_account(
+        session, village_id=village_id, kind=AccountKind.ISSUANCE, category=category
+    )
+    if account is None:
+        account = ledger.open_account(
+            session,
+            village_id=village_id,
+            kind=AccountKind.ISSUANCE,
+            asset=Asset.POINTS,
+            category=category,
+            name="荣誉积分发放" if category == MERIT_CATEGORY else None,
+            now=clock.now,
+        )
+    return account
+
+
+# --- review and revocation --------------------------------------------------------------
+
+
+def review(
+    session: Session,
+    *,
+    record_id: uuid.UUID,
+    approve: bool,
+    reason: str,
+    reviewer: Recorder,
+    clock: ledger.Clock,
+) -> Record:
+    """Decide the record's next review stage (初审, 复核, ...)."""
+    row = get_record(session, record_id)
+    writer.lock_books(session, row.village_id)
+    session.refresh(row)
+    if row.status != PENDING or not row.stages_pending:
+        raise errors.RecordNotPending(
+            f"record {row.id} is {row.status}", record_id=str(row.id), status=row.status
+        )
+    version = session.get(CharterVersion, row.charter_version_id)
+    assert version is not None  # a foreign key
+    charter = charters.compiled(version)
+    stage = charter.stage(row.stages_pending[0])
+    allowed = reviewer.roles & (set(stage.roles) | SENIOR_ROLES)
+    if not allowed:
+        raise errors.ReviewerNotAllowed(
+            f"stage {stage.label} is decided by {', '.join(stage.roles)}",
+            stage=stage.id,
+            roles=list(stage.roles),
+        )
+    earlier = set(
+        session.execute(select(RecordReview.reviewer).where(RecordReview.record_id == row.id))
+        .scalars()
+        .all()
+    )
+    if reviewer.actor == row.recorder or reviewer.actor in earlier:
+        raise errors.ReviewBySameActor(
+            f"{reviewer.actor} recorded or already reviewed record {row.id}",
+            record_id=str(row.id),
+        )
+    session.add(
+        RecordReview(
+            id=new_id(),
+            record_id=row.id,
+            stage=stage.id,
+            decision="approve" if approve else "reject",
+            reason=reason,
+            reviewer=reviewer.actor,
+            reviewer_role=sorted(allowed)[0],
+            created_at=clock.now,
+        )
+    )
+    if not approve:
+        row.status = REJECTED
+        row.dedupe_key = None
+        row.decided_at = clock.now
+        session.flush()
+        _emit(session, row, events.EventType.RECORD_REJECTED, clock.now, reason=reason)
+        return row
+    row.stages_pending = row.stages_pending[1:]
+    if row.stages_pending:
+        session.flush()
+        return row
+    rule = charter.rule(row.rule_id)
+    assert rule is not None  # the version's document never changes
+    _book(session, row, charter, rule, actor=reviewer.actor, clock=clock)
+    return row
+
+
+def revoke(
+    session: Session, *, record_id: uuid.UUID, reason: str, actor: str, clock: ledger.Clock
+) -> Record:
+    """Withdraw an approved record: its entry is reversed, dated now."""
+    row = get_record(session, record_id)
+    writer.lock_books(session, row.village_id)
+    session.refresh(row)
+    if row.status not in COUNTED:
+        raise errors.RecordNotRevocable(
+            f"record {row.id} is {row.status}", record_id=str(row.id), status=row.status
+        )
+    if row.entry_id is not None:
+        view = ledger.reverse(
+            session,
+            entry_id=row.entry_id,
+            actor=actor,
+            clock=clock,
+            reason=f"撤回：{reason}",
+            details={"record_id": str(row.id), "rule_id": row.rule_id},
+            for_record=True,
+        )
+        row.reversal_entry_id = view.entry.id
+    row.status = REVOKED
+    row.dedupe_key = None
+    row.revoked_at = clock.now
+    row.revoked_by = actor
+    row.revoke_reason = reason
+    session.flush()
+    _emit(session, row, events.EventType.RECORD_REVOKED, clock.now, reason=reason)
+    return row
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def get_record(session: Session, record_id: uuid.UUID) -> Record:
+    row = session.get(Record, record_id)
+    if row is None:
+        raise NotFound("record", record_id)
+    return row
+
+
+def reviews_of(
+    session: Session, record_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[RecordReview]]:
+    found: dict[uuid.UUID, list[RecordReview]] = {rid: [] for rid in record_ids}
+    if record_ids:
+        rows = session.execute(
+            select(RecordReview)
+            .where(RecordReview.record_id.in_(list(record_ids)))
+            .order_by(RecordReview.created_at, RecordReview.id)
+        ).scalars()
+        for review_row in rows:
+            found[review_row.record_id].append(review_row)
+    return found
+
+
+def list_records(
+    session: Session,
+    *,
+    village_id: uuid.UUID | None = None,
+    member_id: uuid.UUID | None = None,
+    household_id: uuid.UUID | None = None,
+    status: str | None = None,
+    rule_id: str | None = None,
+    project_id: uuid.UUID | None = None,
+    activity_id: uuid.UUID | None = None,
+    occurred_from: date | None = None,
+    occurred_to: date | None = None,
+    limit: int,
+    cursor: str | None,
+) -> Page[Record]:
+    """Records, newest first, filtered by any of the given fields."""
+    query = select(Record)
+    for column, value in (
+        (Record.village_id, village_id),
+        (Record.member_id, member_id),
+        (Record.household_id, household_id),
+        (Record.status, status),
+        (Record.rule_id, rule_id),
+        (Record.project_id, project_id),
+        (Record.activity_id, activity_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if occurred_from is not None:
+        query = query.where(Record.occurred_on >= occurred_from)
+    if occurred_to is not None:
+        query = query.where(Record.occurred_on <= occurred_to)
+    return page_by_id(session, query, Record, limit, cursor, newest_first=True)
+
+
+def _emit(
+    session: Session, row: Record, event_type: events.EventType, now: datetime, **extra: Any
+) -> None:
+    events.emit(
+        session,
+        event_type=event_type,
+        township_id=row.township_id,
+        village_id=row.village_id,
+        member_id=row.member_id,
+        household_id=row.household_id,
+        data={
+            "record_id": str(row.id),
+            "rule_id": row.rule_id,
+            "status": row.status,
+            "points": row.points,
+            "merit_points": row.merit_points,
+            "explanation": row.explanation,
+            "occurred_on": row.occurred_on.isoformat(),
+            **extra,
+        },
+        now=now,
+    )
