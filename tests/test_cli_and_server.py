@@ -28,7 +28,7 @@ def test_migrate_seed_verify_on_a_new_sqlite_file(tmp_path: Path) -> None:
     assert _jifen(url, "migrate").returncode == 0
     seeded = _jifen(url, "seed-demo")
     assert seeded.returncode == 0, seeded.stderr
-    assert "[5/5]" in seeded.stdout and "jfk_" in seeded.stdout
+    assert "[6/6]" in seeded.stdout and "jfk_" in seeded.stdout
     again = _jifen(url, "seed-demo")
     assert again.returncode == 0 and "nothing to do" in again.stdout
     verified = _jifen(url, "verify")

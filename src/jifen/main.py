@@ -13,10 +13,16 @@ from jifen.access.permissions import ClientScope
 from jifen.access.ratelimit import RateLimiter
 from jifen.access.router import oauth_router
 from jifen.access.router import router as access_router
+from jifen.charters.router import charter_schemas
+from jifen.charters.router import router as charters_router
+from jifen.charters.whatif_router import router as whatif_router
 from jifen.config import Settings
 from jifen.db import Database
+from jifen.labor.router import router as labor_router
 from jifen.ledger.router import router as ledger_router
 from jifen.problems import install_handlers
+from jifen.rankings.router import router as rankings_router
+from jifen.records.router import router as records_router
 from jifen.tenancy.router import router as tenancy_router
 from jifen.web import build_web_app
 from jifen.webhooks.router import router as webhooks_router
@@ -62,6 +68,10 @@ def create_app(
             {"name": "access", "description": "Users, roles, API keys, clients, tokens, audit"},
             {"name": "bindings", "description": "Members bound to a third-party client's users"},
             {"name": "webhooks", "description": "Signed event deliveries to clients"},
+            {"name": "charters", "description": "Village charters (村规民约积分制) and what-if"},
+            {"name": "records", "description": "Recording, review (初审/复核) and revocation"},
+            {"name": "labor", "description": "Village projects, activities and QR check-in"},
+            {"name": "rankings", "description": "Leaderboards and member histories"},
         ],
     )
     app.state.settings = settings
@@ -75,6 +85,11 @@ def create_app(
     app.include_router(access_router)
     app.include_router(oauth_router)
     app.include_router(webhooks_router)
+    app.include_router(charters_router)
+    app.include_router(records_router)
+    app.include_router(labor_router)
+    app.include_router(rankings_router)
+    app.include_router(whatif_router)
     # The web pages: a Starlette app of their own (pages, not access-checked API routes).
     app.mount("/web", build_web_app(settings, app.state.db))
     _declare_security(app)
@@ -115,7 +130,9 @@ def _declare_security(app: FastAPI) -> None:
                 routes=app.routes,
                 tags=app.openapi_tags,
             )
-            schema.setdefault("components", {})["securitySchemes"] = {
+            # Bodies an endpoint parses itself (a charter, JSON or YAML) name their schema here.
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(charter_schemas())
+            schema["components"]["securitySchemes"] = {
                 "ApiKey": {
                     "type": "http",
                     "scheme": "bearer",

@@ -17,7 +17,8 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -29,22 +30,28 @@ from jifen.access import service as access
 from jifen.access.guard import access_of
 from jifen.access.permissions import Permission, ScopeKind
 from jifen.api.routing import UnitOfWorkRoute, api_routes
+from jifen.charters import service as charters
 from jifen.kit.clock import utc_now
+from jifen.labor import service as labor
 from jifen.ledger.policy import AccountKind
 from jifen.main import create_app
 from jifen.models import OAuthClient, OutboxEvent, WebhookDelivery, WebhookEndpoint
+from jifen.records import service as records
 from tests.access import world as w
-from tests.factories import account_of, award, make_household, make_member
+from tests.factories import account_of, award, clock, make_household, make_member
 
 _n = itertools.count(1)
 
-ANY = {"whoami", "list_permissions", "list_townships"}
+ANY = {"whoami", "list_permissions", "list_townships", "list_rule_types"}
 CLIENT_ROUTES = {
     "create_endpoint",
     "list_endpoints",
     "create_binding",
     "list_bindings",
     "get_binding",
+    "create_claim",
+    "get_bound_ranking",
+    "check_in_with_code",
     "get_bound_balances",
     "get_bound_history",
     "delete_binding",
@@ -68,6 +75,21 @@ VILLAGE_READS = {
     "get_statement",
     "list_entries",
     "get_entry",
+    "list_charter_versions",
+    "get_charter_in_force",
+    "get_charter_version",
+    "list_records",
+    "get_record",
+    "get_ranking",
+    "get_member_history",
+    "get_household_history",
+    "what_if_score",
+    "what_if_replay",
+    "list_projects",
+    "get_project",
+    "get_project_labor",
+    "list_activities",
+    "get_activity",
 }
 READER = ANY | TOWNSHIP_READS | VILLAGE_READS
 MEMBER_WRITES = {
@@ -107,6 +129,18 @@ WEBHOOKS_OF_A_CLIENT = {
 WEBHOOKS_ADMIN = WEBHOOKS_OF_A_CLIENT | {"list_client_endpoints"}
 CLIENT_WEBHOOKS = WEBHOOKS_OF_A_CLIENT | {"create_endpoint", "list_endpoints"}
 BINDING_ISSUE = {"issue_binding_code", "issue_card"}
+CHARTER_WORK = {
+    "create_charter_version",
+    "publish_charter_version",
+    "create_record",
+    "review_record",
+    "create_project",
+    "create_activity",
+    "close_activity",
+    "get_check_in_code",
+    "get_qr_code",
+    "check_in_member",
+}
 
 CLERK_A = (
     READER
@@ -114,6 +148,7 @@ CLERK_A = (
     | AWARDING
     | ACCESS_ADMIN
     | BINDING_ISSUE
+    | CHARTER_WORK
     | {"open_account", "reverse_entry", "get_trial_balance"}
 )
 VILLAGE_ROLE_ELSEWHERE = ANY | TOWNSHIP_READS  # a sibling village of the same township
@@ -125,7 +160,9 @@ TOWNSHIP_ADMIN = (
     | BINDING_ISSUE
     | CLIENT_ADMIN
     | WEBHOOKS_ADMIN
+    | CHARTER_WORK
     | {
+        "revoke_record",
         "update_township",
         "create_village",
         "update_village",
@@ -173,6 +210,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             "get_balance_as_of",
             "get_statement",
             "get_entry",
+            "get_record",
+            "get_member_history",
+            "get_household_history",
         },
         "B": ANY,
         "C": ANY,
@@ -197,6 +237,10 @@ ONE_VILLAGE_ROLES = {
 }
 VILLAGE_LEVEL_TARGETS = {
     "village_id",
+    "version_id",
+    "record_id",
+    "project_id",
+    "activity_id",
     "household_id",
     "member_id",
     "account_id",
@@ -220,10 +264,32 @@ QUERY_TARGET = {
     "list_roles": "village_id",
     "list_audit_events": "village_id",
 }
+MATRIX_CHARTER = {
+    "title": "矩阵村规",
+    "effective_on": "2026-01-01",
+    "settings": {
+        "review": {
+            "stages": [{"id": "final_review", "label": "复核", "roles": ["village_clerk"]}],
+            "required": {"resident": ["final_review"]},
+        }
+    },
+    "rules": [
+        {
+            "id": "matrix_labor",
+            "category": "labor",
+            "label": "义务劳动",
+            "type": "fixed",
+            "params": {"points": 1},
+            "recorders": ["village_clerk", "resident", "check_in"],
+            "allow_repeats": True,
+        }
+    ],
+}
+_YESTERDAY = datetime.now(UTC) - timedelta(days=1)
 # Path parameters that stay the place's own (the resident's records in A); all others
 # are made fresh for each request, so that writes never disturb the next request.
 STABLE = {"township_id", "village_id", "account_id", "organisation_id"}
-STABLE_FOR_READS = STABLE | {"household_id", "member_id", "entry_id"}
+STABLE_FOR_READS = STABLE | {"household_id", "member_id", "entry_id", "record_id"}
 
 
 def _routes() -> dict[str, APIRoute]:
@@ -324,6 +390,10 @@ class Fresh:
                 now=utc_now(),
             )
             ids["code"] = code
+        if {"version_id", "record_id"} & wanted:
+            ids.update(_charter_ids(self.world, place_name))
+        if {"project_id", "activity_id"} & wanted or route.name == "check_in_with_code":
+            ids.update(_labor_ids(self.world, place_name))
         if {"endpoint_id", "delivery_id"} & wanted:
             ids.update(_webhook_ids(self.world, place_name))
         if "binding_id" in wanted:
@@ -331,6 +401,71 @@ class Fresh:
             ids["binding_id"] = w.bind(self.world, letter, place_name)
         ids["issuance_id"] = place.ids["issuance_id"]
         return ids
+
+
+def _charter_ids(world: w.World, place_name: str) -> dict[str, str]:
+    """A draft charter version (publishable: it takes effect later than any other), and a
+    resident's pending record about the place's member."""
+    place = world.places[place_name]
+    with world.db.unit_of_work() as session:
+        draft = charters.create_version(
+            session,
+            village_id=place.village.id,
+            data={**MATRIX_CHARTER, "effective_on": str(date(2030, 1, 1) + timedelta(next(_n)))},
+            actor="test",
+            now=utc_now(),
+        )
+        pending = records.record(
+            session,
+            records.RecordRequest(
+                village_id=place.village.id,
+                rule_id="matrix_labor",
+                member_id=uuid.UUID(place.ids["member_id"]),
+                household_id=None,
+                quantity=Decimal(1),
+                occurred_at=_YESTERDAY,
+            ),
+            recorder=records.Recorder("test", frozenset({"resident"})),
+            clock=clock(world.settings),
+        )
+    return {"version_id": str(draft.id), "record_id": str(pending.id)}
+
+
+def _labor_ids(world: w.World, place_name: str) -> dict[str, str]:
+    """A project, and an activity open for check-in now, with its code."""
+    place = world.places[place_name]
+    now = utc_now()
+    with world.db.unit_of_work() as session:
+        project = labor.create_project(
+            session,
+            village_id=place.village.id,
+            code=f"p{next(_n)}",
+            name="矩阵项目",
+            description="",
+            starts_on=None,
+            ends_on=None,
+            actor="test",
+            now=now,
+        )
+        activity = labor.create_activity(
+            session,
+            village_id=place.village.id,
+            rule_id="matrix_labor",
+            title="周六清扫",
+            place="村口",
+            starts_at=now - timedelta(minutes=10),
+            ends_at=now + timedelta(hours=2),
+            quantity=Decimal(1),
+            project_id=project.id,
+            actor="test",
+            clock=clock(world.settings),
+        )
+        code = labor.check_in_code(session, activity_id=activity.id, now=now)
+    return {
+        "project_id": str(project.id),
+        "activity_id": str(activity.id),
+        "check_in_code": code.token,
+    }
 
 
 def _webhook_ids(world: w.World, place_name: str) -> dict[str, str]:
@@ -431,6 +566,31 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
             "url": "http://127.0.0.1:9/hook",
             "events": ["points.earned"],
         },
+        "create_charter_version": lambda: {
+            **MATRIX_CHARTER,
+            "effective_on": str(date(2030, 1, 1) + timedelta(next(_n))),
+        },
+        "create_record": lambda: {
+            "rule_id": "matrix_labor",
+            "member_id": ids["member_id"],
+            "occurred_at": _YESTERDAY.isoformat(),
+        },
+        "review_record": lambda: {"decision": "approve"},
+        "what_if_score": lambda: {"rule_id": "matrix_labor", "quantity": "1"},
+        "create_project": lambda: {"code": u, "name": "矩阵项目"},
+        "create_activity": lambda: {
+            "rule_id": "matrix_labor",
+            "title": "植树",
+            "place": "后山",
+            "starts_at": (utc_now() + timedelta(hours=1)).isoformat(),
+            "ends_at": (utc_now() + timedelta(hours=3)).isoformat(),
+            "quantity": "1",
+        },
+        "check_in_member": lambda: {"member_id": ids["member_id"]},
+        "check_in_with_code": lambda: {"code": ids["check_in_code"]},
+        "what_if_replay": lambda: {"from": "2026-01-01", "to": "2026-12-31"},
+        "revoke_record": lambda: {"reason": "矩阵"},
+        "create_claim": lambda: {"rule_id": "matrix_labor", "occurred_at": _YESTERDAY.isoformat()},
     }
     maker = bodies.get(name)
     return maker() if maker else None
@@ -451,6 +611,17 @@ def world(db, settings) -> w.World:  # type: ignore[no-untyped-def]
         for place in built.places.values():
             issuance = account_of(session, place.village, AccountKind.ISSUANCE)
             place.ids["issuance_id"] = str(issuance.id)
+            charters.create_version(
+                session,
+                village_id=place.village.id,
+                data=MATRIX_CHARTER,
+                actor="test",
+                now=utc_now(),
+                publish=True,
+            )
+    for name in built.places:
+        # The record reads aim at: the resident's own in A.
+        built.places[name].ids["record_id"] = _charter_ids(built, name)["record_id"]
     return built
 
 

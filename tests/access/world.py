@@ -38,6 +38,8 @@ GROUP_LEADER = frozenset(
         Permission.BALANCES_READ,
         Permission.ENTRIES_READ,
         Permission.POINTS_AWARD,
+        Permission.CHARTERS_READ,
+        Permission.RANKINGS_READ,
     }
 )
 SUPERVISION = frozenset(
@@ -48,6 +50,8 @@ SUPERVISION = frozenset(
         Permission.BOOKS_READ,
         Permission.BOOKS_VERIFY,
         Permission.AUDIT_READ,
+        Permission.CHARTERS_READ,
+        Permission.RANKINGS_READ,
     }
 )
 

@@ -1,32 +1,52 @@
 """Seed a realistic demo: 中子镇 with 清泉村 (household points, 一户一档) and 新华村
-(individual points), their households and members, and a few weeks of entries:
-labor, waste sorting, a redemption at the points supermarket, a duplicate corrected by a
-reversal, a red-list award waiting out its public notice (公示), and the village's
-points-exchange fund. Runs through the services, like every other write. Idempotent:
-a second run sees the township and stops."""
+(individual points), their households and members, each village's charter (清泉村 in two
+versions), and a few weeks scored under them: labor for a road project, checks a 组长
+recorded and the clerk approved, a duplicate refused, a proxy sign-in revoked, deductions,
+records waiting for review, a clean-up residents checked in to by QR code; and, booked
+directly, a redemption at the points supermarket, a red-list award waiting out its public
+notice (公示), and the village's points-exchange fund. Runs through the services, like
+every other write. Idempotent: a second run sees the township and stops."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jifen.access import service as access
-from jifen.access.permissions import ClientScope
+from jifen.access.permissions import ClientScope, Permission, ScopeKind
+from jifen.charters import service as charters
 from jifen.config import Settings
 from jifen.db import Database
+from jifen.demo.charters import GROUP_LEADER_ROLE
+from jifen.demo.charters import qingquan as qingquan_charter
+from jifen.demo.charters import xinhua as xinhua_charter
 from jifen.kit.clock import utc_now
+from jifen.labor import service as labor
 from jifen.ledger import service as ledger
 from jifen.ledger.policy import AccountKind, Asset
-from jifen.models import Household, Member, Township, Village
+from jifen.models import Household, Member, Project, Record, Role, Township, Village
+from jifen.records import service as records
+from jifen.records.errors import DuplicateRecord
 from jifen.tenancy import service as tenancy
 
 TOWNSHIP_CODE = "zhongzi"
+GROUP_LEADER_PERMISSIONS = frozenset(
+    {
+        Permission.TENANCY_READ,
+        Permission.ENTRIES_READ,
+        Permission.CHARTERS_READ,
+        Permission.RANKINGS_READ,
+        Permission.RECORDS_CREATE,
+        Permission.RECORDS_REVIEW,
+    }
+)
 ACTOR = "seed-demo"
 
 # (number, household name, [(member name, is head)])
@@ -64,7 +84,7 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
         clock = ledger.Clock(now=now, settings=settings)
         today = clock.local_date(now)
         township = tenancy.create_township(session, code=TOWNSHIP_CODE, name="中子镇", now=now)
-        echo(f"[1/5] township {township.name}")
+        echo(f"[1/6] township {township.name}")
 
         qingquan = tenancy.create_village(
             session,
@@ -77,7 +97,7 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
         xinhua = tenancy.create_village(
             session, township_id=township.id, code="xinhua", name="新华村", now=now
         )
-        echo(f"[2/5] villages {qingquan.name}, {xinhua.name}")
+        echo(f"[2/6] villages {qingquan.name}, {xinhua.name}")
 
         people: dict[str, Person] = {}
         for village, households in ((qingquan, QINGQUAN_HOUSEHOLDS), (xinhua, XINHUA_HOUSEHOLDS)):
@@ -98,14 +118,43 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
                     )
                     people[name] = Person(member, household)
         household_count = len(QINGQUAN_HOUSEHOLDS) + len(XINHUA_HOUSEHOLDS)
-        echo(f"[3/5] {len(people)} members in {household_count} households")
+        echo(f"[3/6] {len(people)} members in {household_count} households")
 
+        access.create_role(
+            session,
+            caller=None,
+            township_id=township.id,
+            village_id=qingquan.id,
+            code=GROUP_LEADER_ROLE,
+            label="村民小组长",
+            scope_kind=ScopeKind.VILLAGE,
+            permissions=GROUP_LEADER_PERMISSIONS,
+            now=now,
+        )
         history = _History(session, clock)
-        history.book_qingquan(qingquan, people)
+        last_year = str(date(today.year - 1, 1, 1))
+        history.publish(qingquan, qingquan_charter(last_year, "2"))
+        history.publish(xinhua, xinhua_charter(last_year))
+        project = labor.create_project(
+            session,
+            village_id=qingquan.id,
+            code="road-2026",
+            name="村道硬化与清扫",
+            description="一事一议项目：村道硬化，村民投工投劳",
+            starts_on=today - timedelta(days=30),
+            ends_on=None,
+            actor=ACTOR,
+            now=now,
+        )
+        echo("[4/6] charters: 清泉村 v1 and v2 (labor 2 → 3 分/小时), 新华村 v1; a project")
+        history.book_qingquan(qingquan, people, project, today)
         history.book_xinhua(xinhua, people)
-        echo(f"[4/5] {history.count} entries booked")
+        echo(
+            f"[5/6] {history.records} records under the charters ({history.duplicates} "
+            f"duplicate refused) and {history.count} other entries"
+        )
 
-        echo("[5/5] staff, keys and a mini-program client (shown only now; keep them):")
+        echo("[6/6] staff, keys and a mini-program client (shown only now; keep them):")
         for line in _staff(session, township, qingquan, people, now):
             echo("      " + line)
 
@@ -120,6 +169,7 @@ def _staff(
         ("township_finance", "中子镇财政所", None),
         ("auditor", "中子镇纪委", None),
         ("village_clerk", "清泉村文书", village),
+        (GROUP_LEADER_ROLE, "清泉村一组组长", village),
         ("supermarket_cashier", "清泉村积分超市", village),
     )
     for role_code, name, at in staff:
@@ -135,7 +185,7 @@ def _staff(
             session,
             caller=None,
             user_id=user.id,
-            role_id=access.builtin_role(session, role_code).id,
+            role_id=_role_id(session, township, role_code),
             village_id=at.id if at else None,
             created_by="seed-demo",
             now=now,
@@ -166,6 +216,14 @@ def _staff(
     return lines
 
 
+def _role_id(session: Session, township: Township, code: str) -> uuid.UUID:
+    if code == GROUP_LEADER_ROLE:
+        return session.execute(
+            select(Role.id).where(Role.township_id == township.id, Role.code == code)
+        ).scalar_one()
+    return access.builtin_role(session, code).id
+
+
 class _History:
     """A few weeks of a village's life, booked through the ledger service."""
 
@@ -173,6 +231,8 @@ class _History:
         self.session = session
         self.clock = clock
         self.count = 0
+        self.records = 0
+        self.duplicates = 0
 
     def account(
         self,
@@ -217,12 +277,43 @@ class _History:
             is_pending=is_pending,
         )
 
-    def book_qingquan(self, village: Village, people: dict[str, Person]) -> None:
-        """清泉村 keeps household points (一户一档); metadata names the member who acted."""
-        issue = self.account(village, AccountKind.ISSUANCE)
-        shop = self.account(village, AccountKind.SUPERMARKET)
+    def record(
+        self,
+        village: Village,
+        rule_id: str,
+        who: Person,
+        days_ago: int,
+        *,
+        role: str = "village_clerk",
+        quantity: str = "1",
+        household_finding: bool = False,
+        **extra: Any,
+    ) -> Record:
+        self.records += 1
+        return records.record(
+            self.session,
+            records.RecordRequest(
+                village_id=village.id,
+                rule_id=rule_id,
+                member_id=None if household_finding else who.member.id,
+                household_id=who.household.id if household_finding else None,
+                quantity=Decimal(quantity),
+                occurred_at=self.clock.now - timedelta(days=days_ago),
+                **extra,
+            ),
+            recorder=records.Recorder(f"{ACTOR}:{role}", frozenset({role})),
+            clock=self.clock,
+        )
+
+    def book_qingquan(
+        self, village: Village, people: dict[str, Person], project: Project, today: date
+    ) -> None:
+        """清泉村 keeps household points (一户一档): records name the member who acted and
+        credit the household. Version 2 of its charter raised labor from 2 to 3 points an
+        hour ten days ago; earlier labor keeps the points version 1 gave it."""
         fund = self.account(village, AccountKind.FUND, asset=Asset.CNY)
         funding = self.account(village, AccountKind.FUNDING, asset=Asset.CNY)
+        shop = self.account(village, AccountKind.SUPERMARKET)
 
         def household(name: str) -> uuid.UUID:
             return self.account(village, AccountKind.HOUSEHOLD, people[name].household.id)
@@ -234,41 +325,107 @@ class _History:
             "村集体经济收入注资积分兑换基金 2000 元",
             30,
         )
-        for name, hours in (("王建国", 3), ("刘长春", 4), ("杨树林", 2), ("王小明", 3)):
-            points = hours * 2
-            self.book(
+        photo = [{"kind": "photo", "ref": "demo://photos/village-road.jpg"}]
+        for name, hours in (("王建国", "3"), ("刘长春", "4"), ("杨树林", "2"), ("王小明", "3")):
+            self.record(
                 village,
-                "labor_award",
-                [(issue, -points), (household(name), points)],
-                f"义务劳动 {hours} 小时 × 2 分/小时 = {points} 分",
+                "labor_hour",
+                people[name],
                 20,
-                {"member": name, "hours": hours, "project": "村道清扫"},
+                quantity=hours,
+                project_id=project.id,
+                place="村道",
+                evidence=photo,
             )
-        for name in ("李秀兰", "陈桂英", "赵凤霞", "周玉梅", "吴桂芳"):
-            self.book(
-                village,
-                "waste_sorting_award",
-                [(issue, -1), (household(name), 1)],
-                "垃圾分类检查合格 +1",
-                14,
-                {"member": name},
+        # A 组长's checks wait for the clerk's 复核; the clerk approves all but the last.
+        checks = [
+            self.record(village, "waste_sorting_check", people[name], 14, role=GROUP_LEADER_ROLE)
+            for name in ("李秀兰", "陈桂英", "赵凤霞", "周玉梅", "吴桂芳")
+        ]
+        for check in checks[:-1]:
+            records.review(
+                self.session,
+                record_id=check.id,
+                approve=True,
+                reason="",
+                reviewer=records.Recorder(f"{ACTOR}:village_clerk", frozenset({"village_clerk"})),
+                clock=self.clock,
             )
-        duplicate = self.book(
+        # Two 网格员 logged the same check: the second is refused as a duplicate.
+        try:
+            self.record(village, "waste_sorting_check", people["吴桂芳"], 14)
+        except DuplicateRecord:
+            self.duplicates += 1
+        self.record(
             village,
-            "waste_sorting_award",
-            [(issue, -1), (household("吴桂芳"), 1)],
-            "垃圾分类检查合格 +1",
-            14,
-            {"member": "吴桂芳"},
+            "volunteer_service",
+            people["刘洋"],
+            12,
+            evidence=[{"kind": "witness", "ref": "村委会主任 王建国"}],
+            note="敬老院陪护",
         )
-        ledger.reverse(
+        self.record(
+            village,
+            "brave_deed",
+            people["黄志强"],
+            11,
+            evidence=[{"kind": "document", "ref": "镇政府表彰通报"}],
+            note="救起落水儿童",
+        )
+        self.publish(village, qingquan_charter(str(today - timedelta(days=10)), "3"))
+        for name, hours in (("王建国", "2.5"), ("张德福", "4")):
+            self.record(
+                village,
+                "labor_hour",
+                people[name],
+                3,
+                quantity=hours,
+                project_id=project.id,
+                place="村道",
+                evidence=photo,
+            )
+        # A proxy sign-in (代签) found later: the township revokes it.
+        proxied = self.record(
+            village, "labor_hour", people["郑大山"], 2, quantity="3", evidence=photo
+        )
+        records.revoke(
             self.session,
-            entry_id=duplicate.entry.id,
-            actor=ACTOR,
+            record_id=proxied.id,
+            reason="经村务监督委员会核实为代签",
+            actor=f"{ACTOR}:township_admin",
             clock=self.clock,
-            reason="网格员重复录入",
         )
-        self.count += 1
+        self.record(
+            village,
+            "lane_rubbish",
+            people["黄志强"],
+            4,
+            household_finding=True,
+            quantity="2",
+            evidence=[
+                {"kind": "photo", "ref": "demo://photos/lane-2-02.jpg"},
+                {"kind": "inspector", "ref": "网格员 周玉梅"},
+            ],
+        )
+        # Waiting: a group leader's labor record (复核) and a resident's own report.
+        self.record(
+            village,
+            "labor_hour",
+            people["刘婷"],
+            1,
+            role=GROUP_LEADER_ROLE,
+            quantity="2",
+            evidence=photo,
+        )
+        self.record(
+            village,
+            "volunteer_service",
+            people["赵凤霞"],
+            1,
+            role="resident",
+            evidence=[{"kind": "witness", "ref": "邻居 陈桂英"}],
+            note="帮五保户打扫院子",
+        )
         self.book(
             village,
             "redemption",
@@ -285,6 +442,7 @@ class _History:
             5,
             {"goods": [["洗衣粉", 1, 8]]},
         )
+        issue = self.account(village, AccountKind.ISSUANCE)
         self.book(
             village,
             "red_board_award",
@@ -297,28 +455,60 @@ class _History:
 
     def book_xinhua(self, village: Village, people: dict[str, Person]) -> None:
         """新华村 keeps individual points."""
-        issue = self.account(village, AccountKind.ISSUANCE)
         shop = self.account(village, AccountKind.SUPERMARKET)
-
-        def member(name: str) -> uuid.UUID:
-            return self.account(village, AccountKind.MEMBER, people[name].member.id)
-
         for name in ("孙永红", "胡文斌", "林小燕", "高淑芬"):
-            self.book(
-                village, "activity_award", [(issue, -5), (member(name), 5)], "参加村议事活动 +5", 10
-            )
-        self.book(
+            self.record(village, "assembly", people[name], 10)
+        self.record(village, "volunteer", people["胡文斌"], 6)
+        for days_ago in (9, 8, 7):
+            self.record(village, "waste_sorting", people["马秀珍"], days_ago)
+        self.record(village, "recyclables", people["罗建军"], 4, quantity="12.5")
+        self.record(
             village,
-            "volunteer_award",
-            [(issue, -10), (member("胡文斌"), 10)],
-            "参加志愿服务活动 +10",
-            6,
+            "gambling",
+            people["朱国庆"],
+            3,
+            evidence=[{"kind": "document", "ref": "派出所通报"}],
         )
+        # This morning's clean-up: residents scan its QR code to check in (two have).
+        activity = labor.create_activity(
+            self.session,
+            village_id=village.id,
+            rule_id="volunteer",
+            title="周六环境大扫除",
+            place="村委会门前广场",
+            starts_at=self.clock.now - timedelta(hours=1),
+            ends_at=self.clock.now + timedelta(hours=3),
+            quantity=Decimal(1),
+            project_id=None,
+            actor=ACTOR,
+            clock=self.clock,
+        )
+        for name in ("孙永红", "高淑芬"):
+            labor.check_in(
+                self.session,
+                activity=activity,
+                member_id=people[name].member.id,
+                recorder=records.Recorder(f"{ACTOR}:mini-program", frozenset({"check_in"})),
+                note="扫码签到",
+                clock=self.clock,
+            )
+            self.records += 1
+        member = self.account(village, AccountKind.MEMBER, people["胡文斌"].member.id)
         self.book(
             village,
             "redemption",
-            [(member("胡文斌"), -5), (shop, 5)],
+            [(member, -5), (shop, 5)],
             "积分超市兑换: 肥皂 ×1 (5 分)",
             3,
             {"goods": [["肥皂", 1, 5]]},
+        )
+
+    def publish(self, village: Village, document: dict[str, Any]) -> None:
+        charters.create_version(
+            self.session,
+            village_id=village.id,
+            data=document,
+            actor=ACTOR,
+            now=self.clock.now,
+            publish=True,
         )
