@@ -51,6 +51,7 @@ CLIENT_ROUTES = {
     "get_binding",
     "create_claim",
     "get_bound_ranking",
+    "get_bound_charter",
     "check_in_with_code",
     "get_bound_balances",
     "get_bound_history",

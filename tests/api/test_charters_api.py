@@ -4,16 +4,19 @@ the roles the charter names, revoke, and a resident's own report through a clien
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from jifen.access import service as access
 from jifen.access.permissions import Permission, ScopeKind
 from jifen.db import Database
 from jifen.kit.clock import utc_now
+from jifen.models import CharterVersion
 from tests.api.helpers import (
     create_household,
     create_member,
@@ -54,6 +57,13 @@ rules:
     recorders: [village_clerk]
     evidence: [photo]
 """
+
+
+def assert_problem_5xx(response: Any) -> dict[str, Any]:
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == response.status_code
+    return body
 
 
 def _village(client: TestClient) -> tuple[dict[str, Any], str, str]:
@@ -375,7 +385,7 @@ def test_a_resident_reports_through_a_client_and_waits_for_both_stages(
             json={
                 "township_id": village["township_id"],
                 "name": "小程序",
-                "scopes": ["members:bind", "records:claim"],
+                "scopes": ["members:bind", "members:read", "records:claim"],
             },
         ),
         201,
@@ -392,6 +402,10 @@ def test_a_resident_reports_through_a_client_and_waits_for_both_stages(
         client.post("/v1/bindings", json={"user_ref": "openid-9", "code": code}, headers=headers),
         201,
     )
+    # The mini-program shows the village's rules before the resident reports.
+    shown = ok(client.get(f"/v1/bindings/{binding['id']}/charter", headers=headers))
+    assert shown["title"] == "清泉村村规民约积分制（2026 年修订）"
+    assert [r["id"] for r in shown["document"]["rules"]] == ["labor_hour", "lane_rubbish"]
     claim = {
         "rule_id": "labor_hour",
         "quantity": "2",
@@ -447,3 +461,37 @@ def test_a_resident_reports_through_a_client_and_waits_for_both_stages(
     assert _balance(client, household_id=household_id) == {"main": 0}
     # A rejected report frees its occurrence: it may be reported again.
     ok(client.post(f"/v1/bindings/{binding['id']}/claims", json=claim, headers=headers), 201)
+
+
+def test_a_version_whose_rule_type_is_no_longer_installed_is_refused_clearly(
+    client: TestClient, db: Database
+) -> None:
+    """A plugin uninstalled after its charter was published: recording under it answers
+    503 charter_unavailable, not a 500."""
+    village, _household_id, member_id = _village(client)
+    _group_leader_role(client, village)
+    version = _publish(client, village["id"])
+    with db.unit_of_work() as session:
+        # Stand in for the uninstalled plugin: the stored document names a type nobody has.
+        row = session.get(CharterVersion, uuid.UUID(version["id"]))
+        assert row is not None
+        document = json.loads(json.dumps(row.document))
+        document["rules"][0]["type"] = "vanished_plugin_type"
+        session.execute(
+            update(CharterVersion)
+            .where(CharterVersion.id == row.id)
+            .values(document=document, document_sha256="0" * 64)
+        )
+    answer = client.post(
+        f"/v1/villages/{village['id']}/records",
+        json={
+            "rule_id": "labor_hour",
+            "member_id": member_id,
+            "quantity": "1",
+            "occurred_at": local_noon(client, local_today(client) - timedelta(days=1)),
+        },
+    )
+    assert answer.status_code == 503
+    body = assert_problem_5xx(answer)
+    assert body["code"] == "charter_unavailable"
+    assert body["errors"][0]["field"] == "rules[0].type"

@@ -51,3 +51,12 @@ class UnsupportedMediaType(Problem):
     code = "unsupported_media_type"
     title = "Send the charter as application/json or application/yaml"
     status = 415
+
+
+class CharterUnavailable(Problem):
+    """A published version names a rule type this server cannot load (a plugin that is
+    not installed here): the operator's to fix, not the caller's."""
+
+    code = "charter_unavailable"
+    title = "The charter version uses a rule type this server does not have"
+    status = 503

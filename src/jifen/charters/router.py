@@ -10,8 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
+from jifen.access import service as access
 from jifen.access.guard import requires
-from jifen.access.permissions import Permission
+from jifen.access.permissions import ClientScope, Permission
 from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep
 from jifen.api.routing import UnitOfWorkRoute
 from jifen.charters import errors, service
@@ -165,6 +166,23 @@ def get_charter_in_force(
 @requires(Permission.CHARTERS_READ, on="version_id")
 def get_charter_version(version_id: uuid.UUID, session: SessionDep) -> CharterVersionRead:
     return CharterVersionRead.model_validate(service.get_version(session, version_id))
+
+
+@router.get(
+    "/bindings/{binding_id}/charter",
+    tags=["charters"],
+    summary="The charter in force in the bound member's village",
+    description="What a mini-program shows as the village's 积分细则: the version in force "
+    "today, with its rules.",
+    responses=problem_responses(NotFound, errors.NoCharterInForce),
+)
+@requires(None, on="binding_id", client_scope=ClientScope.MEMBERS_READ, staff=False)
+def get_bound_charter(
+    binding_id: uuid.UUID, session: SessionDep, clock: ClockDep
+) -> CharterVersionRead:
+    binding = access.get_binding(session, binding_id)
+    version = service.in_force(session, binding.village_id, clock.local_date(clock.now))
+    return CharterVersionRead.model_validate(version)
 
 
 @router.post(

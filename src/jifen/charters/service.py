@@ -218,7 +218,15 @@ def in_force(session: Session, village_id: uuid.UUID, on: date) -> CharterVersio
 
 def compiled(version: CharterVersion) -> Charter:
     """The compiled charter of a version (cached: a version's document never changes)."""
-    return _compile(version.id, version.document_sha256, canonical_json(version.document))
+    try:
+        return _compile(version.id, version.document_sha256, canonical_json(version.document))
+    except CharterInvalid as problem:
+        # Valid when uploaded: a rule type it names is no longer installed.
+        raise errors.CharterUnavailable(
+            f"charter version {version.version} cannot be loaded: {problem}",
+            version=version.version,
+            errors=[{"field": e.field, "message": e.message} for e in problem.errors],
+        ) from None
 
 
 @lru_cache(maxsize=256)
