@@ -8,14 +8,14 @@ version's and after every event already scored in the village.
 from __future__ import annotations
 
 import hashlib
-import json
+import threading
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from jifen.charters import errors
@@ -216,10 +216,69 @@ def in_force(session: Session, village_id: uuid.UUID, on: date) -> CharterVersio
     return version
 
 
+@dataclass(frozen=True)
+class VersionRef:
+    """What scoring needs of a version, without loading its document."""
+
+    id: uuid.UUID
+    version: int
+    township_id: uuid.UUID
+    document_sha256: str
+
+
+_IN_FORCE_REF = (
+    select(
+        CharterVersion.id,
+        CharterVersion.version,
+        CharterVersion.township_id,
+        CharterVersion.document_sha256,
+    )
+    .where(
+        CharterVersion.village_id == bindparam("village_id"),
+        CharterVersion.status == PUBLISHED,
+        CharterVersion.effective_on <= bindparam("on"),
+    )
+    .order_by(CharterVersion.effective_on.desc())
+    .limit(1)
+)
+
+
+def charter_in_force(
+    session: Session, village_id: uuid.UUID, on: date
+) -> tuple[VersionRef, Charter]:
+    """The version in force on a day, compiled; the document is read only the first time
+    this process sees the version."""
+    row = session.connection().execute(_IN_FORCE_REF, {"village_id": village_id, "on": on}).first()
+    if row is None:
+        raise errors.NoCharterInForce(
+            f"no published charter version was in force on {on}", on=on.isoformat()
+        )
+    ref = VersionRef(*row)
+    charter = _cached(ref.id, ref.document_sha256)
+    if charter is None:
+        charter = compiled(get_version(session, ref.id))
+    return ref, charter
+
+
+# Compiled charters by (version id, document hash): a version's document never changes.
+_COMPILED_MAX = 256
+_compiled: dict[tuple[uuid.UUID, str], Charter] = {}
+_compiled_lock = threading.Lock()
+
+
+def _cached(version_id: uuid.UUID, sha256: str) -> Charter | None:
+    with _compiled_lock:
+        return _compiled.get((version_id, sha256))
+
+
 def compiled(version: CharterVersion) -> Charter:
     """The compiled charter of a version (cached: a version's document never changes)."""
+    key = (version.id, version.document_sha256)
+    charter = _cached(*key)
+    if charter is not None:
+        return charter
     try:
-        return _compile(version.id, version.document_sha256, canonical_json(version.document))
+        charter = compile_charter(version.document)
     except CharterInvalid as problem:
         # Valid when uploaded: a rule type it names is no longer installed.
         raise errors.CharterUnavailable(
@@ -227,11 +286,11 @@ def compiled(version: CharterVersion) -> Charter:
             version=version.version,
             errors=[{"field": e.field, "message": e.message} for e in problem.errors],
         ) from None
-
-
-@lru_cache(maxsize=256)
-def _compile(_version_id: uuid.UUID, _sha256: str, document: bytes) -> Charter:
-    return compile_charter(json.loads(document))
+    with _compiled_lock:
+        if len(_compiled) >= _COMPILED_MAX:
+            _compiled.clear()
+        _compiled[key] = charter
+    return charter
 
 
 def versions_named(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CharterVersion]:

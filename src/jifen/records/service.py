@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from jifen.charters import policy
@@ -113,8 +114,7 @@ def record(
     occurred_on = clock.local_date(request.occurred_at)
     # Everything below reads and decides under the books lock: duplicates, caps, balances.
     writer.lock_books(session, request.village_id)
-    version = charters.in_force(session, request.village_id, occurred_on)
-    charter = charters.compiled(version)
+    version, charter = charters.charter_in_force(session, request.village_id, occurred_on)
     rule = charter.rule(request.rule_id)
     if rule is None:
         raise UnknownRule(
@@ -134,11 +134,15 @@ def record(
     if not rule.document.allow_repeats:
         who = f"m:{member_id.hex}" if member_id else f"h:{household_id.hex}"  # type: ignore[union-attr]
         dedupe_key = f"{rule.id}|{who}|{occurrence}"
-        existing = session.execute(
-            select(Record.id).where(
-                Record.village_id == request.village_id, Record.dedupe_key == dedupe_key
+        existing = (
+            session.connection()
+            .execute(
+                select(Record.id).where(
+                    Record.village_id == request.village_id, Record.dedupe_key == dedupe_key
+                )
             )
-        ).scalar_one_or_none()
+            .scalar_one_or_none()
+        )
         if existing is not None:
             raise errors.DuplicateRecord(
                 f"record {existing} already records {rule.document.label} for this "
@@ -180,11 +184,12 @@ def record(
         created_at=clock.now,
         decided_at=None,
     )
-    session.add(row)
-    session.flush()
     if stages:
+        session.add(row)
+        session.flush()
         _emit(session, row, events.EventType.RECORD_PENDING, clock.now)
     else:
+        # Booked at once: the row is inserted once, with its outcome (see _book).
         _book(session, row, charter, rule, actor=recorder.actor, clock=clock)
     return row
 
@@ -207,6 +212,24 @@ def _recorder_role(
 
     role = min(sorted(allowed), key=lambda r: len(stages_of(r)))
     return role, stages_of(role)
+
+
+# A member's village, deactivation and household on a day, in one statement.
+_MEMBER_ON_DAY = (
+    select(Member.village_id, Member.deactivated_on, HouseholdMembership.household_id)
+    .outerjoin(
+        HouseholdMembership,
+        and_(
+            HouseholdMembership.member_id == Member.id,
+            HouseholdMembership.joined_on <= bindparam("on"),
+            or_(
+                HouseholdMembership.left_on.is_(None),
+                HouseholdMembership.left_on > bindparam("on"),
+            ),
+        ),
+    )
+    .where(Member.id == bindparam("member_id"))
+)
 
 
 def _subject(
@@ -232,37 +255,37 @@ def _subject(
                 f"household {household_id} is not in this village", field="household_id"
             )
         return None, household_id
-    member = session.get(Member, request.member_id)
-    if member is None or member.village_id != request.village_id:
+    person = (
+        session.connection()
+        .execute(_MEMBER_ON_DAY, {"member_id": request.member_id, "on": on})
+        .first()
+    )
+    if person is None or person.village_id != request.village_id:
         raise errors.SubjectInvalid(
             f"member {request.member_id} is not in this village", field="member_id"
         )
-    if member.deactivated_on is not None and on > member.deactivated_on:
+    member_id: uuid.UUID = request.member_id
+    deactivated_on: date | None = person.deactivated_on
+    member_household: uuid.UUID | None = person.household_id
+    if deactivated_on is not None and on > deactivated_on:
         raise ledger_errors.MemberInactive(
-            f"member {member.id} left the village's roll on {member.deactivated_on}; "
+            f"member {member_id} left the village's roll on {deactivated_on}; "
             f"the event is dated {on}",
-            member_id=str(member.id),
-            deactivated_on=member.deactivated_on.isoformat(),
+            member_id=str(member_id),
+            deactivated_on=deactivated_on.isoformat(),
         )
-    member_household: uuid.UUID | None = session.execute(
-        select(HouseholdMembership.household_id).where(
-            HouseholdMembership.member_id == member.id,
-            HouseholdMembership.joined_on <= on,
-            or_(HouseholdMembership.left_on.is_(None), HouseholdMembership.left_on > on),
-        )
-    ).scalar_one_or_none()
     if request.household_id is not None and request.household_id != member_household:
         raise errors.SubjectInvalid(
-            f"member {member.id} was not in household {request.household_id} on {on}",
+            f"member {member_id} was not in household {request.household_id} on {on}",
             field="household_id",
         )
     if holder is Holder.HOUSEHOLD and member_household is None:
         raise errors.SubjectInvalid(
-            f"points are held per household, and member {member.id} belonged to no "
+            f"points are held per household, and member {member_id} belonged to no "
             f"household on {on}",
             field="member_id",
         )
-    return member.id, member_household
+    return member_id, member_household
 
 
 def _check_evidence(rule: CompiledRule, evidence: Sequence[dict[str, Any]]) -> None:
@@ -301,6 +324,26 @@ def _score(rule: CompiledRule, quantity: Decimal, on: date) -> Any:
 # --- booking ----------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=16)
+def _cap_statement(per: Holder, by_rule: bool, windowed: bool) -> Any:
+    """What a holder already used of one cap: built once per shape, bound per record."""
+    holder = Record.member_id if per is Holder.MEMBER else Record.household_id
+    # No village filter: the holder implies it, and the holder's own index (holder, day)
+    # keeps the cost independent of how many records the village has.
+    query = select(func.coalesce(func.sum(Record.awarded_points), 0)).where(
+        Record.status.in_(COUNTED),
+        Record.id != bindparam("record_id"),
+        Record.awarded_points > 0,
+        holder == bindparam("subject"),
+        (Record.rule_id if by_rule else Record.category) == bindparam("what"),
+    )
+    if windowed:
+        query = query.where(
+            Record.occurred_on >= bindparam("start"), Record.occurred_on < bindparam("end")
+        )
+    return query
+
+
 def cap_uses(
     session: Session, row: Record, charter: Charter, rule: CompiledRule
 ) -> list[policy.CapUse]:
@@ -317,21 +360,18 @@ def cap_uses(
         subject = row.member_id if cap.per is Holder.MEMBER else row.household_id
         if subject is None:
             continue  # a household finding has no member to cap (and vice versa)
-        query = select(func.coalesce(func.sum(Record.awarded_points), 0)).where(
-            Record.village_id == row.village_id,
-            Record.status.in_(COUNTED),
-            Record.id != row.id,
-            Record.awarded_points > 0,
-            (Record.member_id if cap.per is Holder.MEMBER else Record.household_id) == subject,
-        )
-        if scope == "rule":
-            query = query.where(Record.rule_id == row.rule_id)
-        else:
-            query = query.where(Record.category == cap.category)
         bounds = policy.window(cap.period, row.occurred_on)
+        by_rule = scope == "rule"
+        params = {
+            "record_id": row.id,
+            "subject": subject,
+            "what": row.rule_id if by_rule else cap.category,
+        }
         if bounds is not None:
-            query = query.where(Record.occurred_on >= bounds[0], Record.occurred_on < bounds[1])
-        uses.append(policy.CapUse(cap, scope, int(session.execute(query).scalar_one())))
+            params.update(start=bounds[0], end=bounds[1])
+        statement = _cap_statement(cap.per, by_rule, bounds is not None)
+        used = session.connection().execute(statement, params).scalar_one()
+        uses.append(policy.CapUse(cap, scope, int(used)))
     return uses
 
 
@@ -367,8 +407,8 @@ def _book(
     else:
         row.awarded_points = row.scored_points
         for track in rule.document.moves:
-            account = _account(session, row.village_id, holder_kind, owner_id, track, clock)
-            available = ledger.get_balance(session, account.id).available
+            account_id = _account(session, row.village_id, holder_kind, owner_id, track, clock)
+            available = ledger.get_balance(session, account_id).available
             # Merit never goes below zero; spendable points follow the charter.
             floor = settings.deduction_floor if track is Track.POINTS else DeductionFloor.ZERO
             taken = policy.deduct(-row.scored_points, available, floor)
@@ -382,6 +422,7 @@ def _book(
     row.decided_at = clock.now
     if not any(amounts.values()):
         row.status = CAPPED if row.cap is not None else APPROVED
+        session.add(row)
         session.flush()
         _emit(session, row, events.EventType.RECORD_APPROVED, clock.now)
         return
@@ -390,11 +431,11 @@ def _book(
         if amount == 0:
             continue
         issuance_category = "general" if track is Track.POINTS else MERIT_CATEGORY
-        account = _account(session, row.village_id, holder_kind, owner_id, track, clock)
-        source = _issuance(session, row.village_id, issuance_category, clock)
+        account_id = _account(session, row.village_id, holder_kind, owner_id, track, clock)
+        source_id = _issuance(session, row.village_id, issuance_category, clock)
         postings += [
-            ledger.PostingInput(account.id, amount),
-            ledger.PostingInput(source.id, -amount),
+            ledger.PostingInput(account_id, amount),
+            ledger.PostingInput(source_id, -amount),
         ]
     is_deduction = row.scored_points < 0
     code = (charters.deduction_code if is_deduction else charters.award_code)(row.category)
@@ -419,10 +460,10 @@ def _book(
         },
         occurred_at=row.occurred_at,
         allow_below_floor=is_deduction and row.points < 0 and _in_debt_allowed(settings),
-        idempotency_key=f"record:{row.id}",
     )
     row.entry_id = view.entry.id
     row.status = APPROVED
+    session.add(row)
     session.flush()
     _emit(session, row, events.EventType.RECORD_APPROVED, clock.now)
 
@@ -438,40 +479,42 @@ def _account(
     owner_id: uuid.UUID,
     track: Track,
     clock: ledger.Clock,
-) -> Any:
+) -> uuid.UUID:
     category = "main" if track is Track.POINTS else MERIT_CATEGORY
-    account = ledger.find_account(
+    found = ledger.find_account_id(
         session, village_id=village_id, kind=kind, owner_id=owner_id, category=category
     )
-    if account is None:
-        # Merit accounts open on first use; the spendable one opens with its owner.
-        account = ledger.open_account(
-            session,
-            village_id=village_id,
-            kind=kind,
-            category=category,
-            member_id=owner_id if kind is AccountKind.MEMBER else None,
-            household_id=owner_id if kind is AccountKind.HOUSEHOLD else None,
-            now=clock.now,
-        )
-    return account
+    if found is not None:
+        return found
+    # Merit accounts open on first use; the spendable one opens with its owner.
+    return ledger.open_account(
+        session,
+        village_id=village_id,
+        kind=kind,
+        category=category,
+        member_id=owner_id if kind is AccountKind.MEMBER else None,
+        household_id=owner_id if kind is AccountKind.HOUSEHOLD else None,
+        now=clock.now,
+    ).id
 
 
-def _issuance(session: Session, village_id: uuid.UUID, category: str, clock: ledger.Clock) -> Any:
-    account = ledger.find_account(
+def _issuance(
+    session: Session, village_id: uuid.UUID, category: str, clock: ledger.Clock
+) -> uuid.UUID:
+    found = ledger.find_account_id(
         session, village_id=village_id, kind=AccountKind.ISSUANCE, category=category
     )
-    if account is None:
-        account = ledger.open_account(
-            session,
-            village_id=village_id,
-            kind=AccountKind.ISSUANCE,
-            asset=Asset.POINTS,
-            category=category,
-            name="荣誉积分发放" if category == MERIT_CATEGORY else None,
-            now=clock.now,
-        )
-    return account
+    if found is not None:
+        return found
+    return ledger.open_account(
+        session,
+        village_id=village_id,
+        kind=AccountKind.ISSUANCE,
+        asset=Asset.POINTS,
+        category=category,
+        name="荣誉积分发放" if category == MERIT_CATEGORY else None,
+        now=clock.now,
+    ).id
 
 
 # --- review and revocation --------------------------------------------------------------
