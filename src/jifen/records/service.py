@@ -36,7 +36,7 @@ from jifen.charters.document import (
     Track,
 )
 from jifen.charters.errors import InvalidQuantity, UnknownRule
-from jifen.charters.rules.protocol import Occurrence, format_quantity
+from jifen.charters.rules.protocol import Occurrence, Score, format_quantity
 from jifen.kit.ids import new_id
 from jifen.kit.pagination import Page, page_by_id
 from jifen.ledger import errors as ledger_errors
@@ -128,7 +128,7 @@ def record(
     _check_evidence(rule, request.evidence)
     if request.project_id is not None:
         _check_project(session, request.village_id, request.project_id)
-    score = _score(rule, request.quantity, occurred_on)
+    scored = score(rule, request.quantity, occurred_on)
     occurrence = request.occurrence or occurred_on.isoformat()
     dedupe_key = None
     if not rule.document.allow_repeats:
@@ -169,8 +169,8 @@ def record(
         dedupe_key=dedupe_key,
         status=PENDING,
         stages_pending=stages,
-        scored_points=score.points,
-        explanation=score.explanation,
+        scored_points=scored.points,
+        explanation=scored.explanation,
         cap=None,
         recorder=recorder.actor,
         recorder_role=role,
@@ -309,12 +309,8 @@ def _check_project(session: Session, village_id: uuid.UUID, project_id: uuid.UUI
         )
 
 
-def score(rule: CompiledRule, quantity: Decimal, on: date) -> Any:
+def score(rule: CompiledRule, quantity: Decimal, on: date) -> Score:
     """The rule's score for a quantity, before caps and floors (what-if uses it too)."""
-    return _score(rule, quantity, on)
-
-
-def _score(rule: CompiledRule, quantity: Decimal, on: date) -> Any:
     try:
         return rule.rule_type.evaluate(rule.params, Occurrence(rule.document.label, quantity, on))
     except ValueError as problem:
