@@ -70,6 +70,22 @@ rules:
 """
 
 
+_VERSION_EXAMPLE: dict[str, Any] = {
+    "id": "01936f0e-7b5a-7c2d-9f00-3a1b2c3d4e5f",
+    "village_id": "01936f0e-7b5a-7c2d-9f00-000000000001",
+    "version": 2,
+    "title": EXAMPLE_CHARTER["title"],
+    "effective_on": "2026-01-01",
+    "status": "published",
+    "document_sha256": "9f2c…",
+    "created_at": "2025-12-20T02:00:00Z",
+    "created_by": "user:01936f0e-…",
+    "published_at": "2025-12-28T02:00:00Z",
+    "published_by": "user:01936f0e-…",
+    "document": EXAMPLE_CHARTER,
+}
+
+
 class RuleTypeRead(Schema):
     model_config = ConfigDict(
         json_schema_extra={
@@ -93,24 +109,7 @@ class RuleTypeRead(Schema):
 class CharterVersionRead(Schema):
     model_config = ConfigDict(
         from_attributes=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "01936f0e-7b5a-7c2d-9f00-3a1b2c3d4e5f",
-                    "village_id": "01936f0e-7b5a-7c2d-9f00-000000000001",
-                    "version": 2,
-                    "title": EXAMPLE_CHARTER["title"],
-                    "effective_on": "2026-01-01",
-                    "status": "published",
-                    "document_sha256": "9f2c…",
-                    "created_at": "2025-12-20T02:00:00Z",
-                    "created_by": "user:01936f0e-…",
-                    "published_at": "2025-12-28T02:00:00Z",
-                    "published_by": "user:01936f0e-…",
-                    "document": EXAMPLE_CHARTER,
-                }
-            ]
-        },
+        json_schema_extra={"examples": [_VERSION_EXAMPLE]},
     )
 
     id: uuid.UUID
@@ -133,15 +132,9 @@ class CharterVersionSummary(Schema):
         json_schema_extra={
             "examples": [
                 {
-                    "id": "01936f0e-7b5a-7c2d-9f00-3a1b2c3d4e5f",
-                    "village_id": "01936f0e-7b5a-7c2d-9f00-000000000001",
-                    "version": 2,
-                    "title": EXAMPLE_CHARTER["title"],
-                    "effective_on": "2026-01-01",
-                    "status": "published",
-                    "document_sha256": "9f2c…",
-                    "created_at": "2025-12-20T02:00:00Z",
-                    "published_at": "2025-12-28T02:00:00Z",
+                    key: value
+                    for key, value in _VERSION_EXAMPLE.items()
+                    if key not in ("created_by", "published_by", "document")
                 }
             ]
         },
