@@ -17,6 +17,7 @@ from jifen.access.permissions import Permission, ScopeKind
 from jifen.db import Database
 from jifen.kit.clock import utc_now
 from jifen.models import CharterVersion
+from jifen.problems import NotFound
 from tests.api.helpers import (
     create_household,
     create_member,
@@ -83,7 +84,7 @@ def _key(db: Database, village: dict[str, Any], role_code: str) -> str:
         village_id = uuid.UUID(village["id"])
         try:
             role = access.builtin_role(session, role_code)
-        except Exception:
+        except NotFound:
             role = access.create_role(
                 session,
                 caller=None,

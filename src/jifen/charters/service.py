@@ -31,8 +31,9 @@ from jifen.kit.canonical import canonical_json
 from jifen.kit.ids import new_id
 from jifen.kit.pagination import Page, page_by_id
 from jifen.ledger import writer
-from jifen.models import CharterVersion, Record, Role, Village
+from jifen.models import CharterVersion, Record, Role
 from jifen.problems import NotFound
+from jifen.tenancy import service as tenancy
 
 DRAFT = "draft"
 PUBLISHED = "published"
@@ -47,7 +48,7 @@ def _invalid(problem: CharterInvalid) -> errors.CharterInvalidProblem:
 
 def validate(session: Session, *, village_id: uuid.UUID, data: Any) -> Charter:
     """Compile a document and check the roles it names exist for the village."""
-    village = _village(session, village_id)
+    village = tenancy.get_village(session, village_id)
     try:
         charter = compile_charter(data)
     except CharterInvalid as problem:
@@ -69,13 +70,6 @@ def validate(session: Session, *, village_id: uuid.UUID, data: Any) -> Charter:
     return charter
 
 
-def _village(session: Session, village_id: uuid.UUID) -> Village:
-    village = session.get(Village, village_id)
-    if village is None:
-        raise NotFound("village", village_id)
-    return village
-
-
 def create_version(
     session: Session,
     *,
@@ -86,7 +80,7 @@ def create_version(
     publish: bool = False,
 ) -> CharterVersion:
     charter = validate(session, village_id=village_id, data=data)
-    village = _village(session, village_id)
+    village = tenancy.get_village(session, village_id)
     stored = charter.document.model_dump(mode="json")
     last = session.execute(
         select(func.max(CharterVersion.version)).where(CharterVersion.village_id == village_id)
@@ -164,7 +158,7 @@ def publish_version(
 def _allow_debt(session: Session, village_id: uuid.UUID, charter: Charter) -> None:
     """A charter that lets deductions go below zero records that on the village, so the
     ledger lets those entries (and only those) pass the floor."""
-    village = _village(session, village_id)
+    village = tenancy.get_village(session, village_id)
     codes = {deduction_code(rule.document.category) for rule in charter.rules.values()}
     current = set(village.allow_below_floor_codes or [])
     if not codes <= current:
@@ -189,7 +183,7 @@ def get_version(session: Session, version_id: uuid.UUID) -> CharterVersion:
 def list_versions(
     session: Session, *, village_id: uuid.UUID, limit: int, cursor: str | None
 ) -> Page[CharterVersion]:
-    _village(session, village_id)
+    tenancy.get_village(session, village_id)
     query = select(CharterVersion).where(CharterVersion.village_id == village_id)
     return page_by_id(session, query, CharterVersion, limit=limit, cursor=cursor)
 

@@ -35,10 +35,11 @@ from jifen.kit.pagination import Page, page_by_id
 from jifen.labor import errors
 from jifen.ledger import service as ledger
 from jifen.ledger import writer
-from jifen.models import Activity, Household, Member, Project, Record, Village
+from jifen.models import Activity, Household, Member, Project, Record
 from jifen.problems import NotFound
 from jifen.records import errors as record_errors
 from jifen.records import service as records
+from jifen.tenancy import service as tenancy
 
 # An activity lasts at most this long (a clean-up day, a week of tree planting).
 ACTIVITY_LENGTH_MAX = timedelta(days=7)
@@ -75,7 +76,7 @@ def create_project(
             starts_on=starts_on.isoformat(),
             ends_on=ends_on.isoformat(),
         )
-    village = _village(session, village_id)
+    village = tenancy.get_village(session, village_id)
     project = Project(
         id=new_id(),
         township_id=village.township_id,
@@ -108,7 +109,7 @@ def get_project(session: Session, project_id: uuid.UUID) -> Project:
 def list_projects(
     session: Session, *, village_id: uuid.UUID, limit: int, cursor: str | None
 ) -> Page[Project]:
-    _village(session, village_id)
+    tenancy.get_village(session, village_id)
     query = select(Project).where(Project.village_id == village_id)
     return page_by_id(session, query, Project, limit, cursor)
 
@@ -331,7 +332,7 @@ def create_activity(
     """Open an activity for a charter rule that residents may check in to."""
     starts_at, ends_at = as_utc(starts_at), as_utc(ends_at)
     _check_window(starts_at, ends_at, clock.now)
-    village = _village(session, village_id)
+    village = tenancy.get_village(session, village_id)
     starts_on = clock.local_date(starts_at)
     version = charters.in_force(session, village_id, starts_on)
     rule = charters.compiled(version).rule(rule_id)
@@ -433,7 +434,7 @@ def list_activities(
     cursor: str | None,
 ) -> Page[Activity]:
     """A village's activities, newest first."""
-    _village(session, village_id)
+    tenancy.get_village(session, village_id)
     query = select(Activity).where(Activity.village_id == village_id)
     if project_id is not None:
         query = query.where(Activity.project_id == project_id)
@@ -604,10 +605,3 @@ def _refuse_second_check_in(session: Session, activity: Activity, member_id: uui
             rule_id=activity.rule_id,
             occurrence=f"activity:{activity.id}",
         )
-
-
-def _village(session: Session, village_id: uuid.UUID) -> Village:
-    village = session.get(Village, village_id)
-    if village is None:
-        raise NotFound("village", village_id)
-    return village

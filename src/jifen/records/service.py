@@ -455,17 +455,15 @@ def _book(
             "cap": row.cap,
         },
         occurred_at=row.occurred_at,
-        allow_below_floor=is_deduction and row.points < 0 and _in_debt_allowed(settings),
+        allow_below_floor=is_deduction
+        and row.points < 0
+        and settings.deduction_floor is DeductionFloor.NEGATIVE,
     )
     row.entry_id = view.entry.id
     row.status = APPROVED
     session.add(row)
     session.flush()
     _emit(session, row, events.EventType.RECORD_APPROVED, clock.now)
-
-
-def _in_debt_allowed(settings: Any) -> bool:
-    return bool(settings.deduction_floor is DeductionFloor.NEGATIVE)
 
 
 def _account(
