@@ -43,6 +43,28 @@ class Settings(BaseSettings):
     webhook_attempts_max: int = 8
     webhook_timeout_seconds: float = 10.0
 
+    # --- bounds on every wait: past them a request gets 503 with Retry-After ---------------
+    # Connecting to PostgreSQL, and waiting for a free connection of the pool.
+    db_connect_timeout_seconds: int = 3
+    db_pool_timeout_seconds: float = 5.0
+    # Waiting for a lock: PostgreSQL's lock_timeout; on SQLite the write lock (in-process
+    # and, for other processes, the busy timeout).
+    db_lock_timeout_ms: int = 3000
+    # One statement (PostgreSQL's statement_timeout), and the watchdog's bound on any one
+    # request's use of a connection: past it the connection is broken off, so that a
+    # frozen or unreachable server cannot hold a request.
+    db_statement_timeout_ms: int = 15000
+    # Connections the readers may hold at once (also the size of the thread pool that
+    # runs reading endpoints); writes go through the group committer's own connection.
+    db_pool_size: int = 16
+    # Group commit: how long a write may wait for its turn, how many writes one database
+    # transaction takes at most, and the longest it waits for more to arrive.
+    write_wait_timeout_seconds: float = 5.0
+    write_group_max: int = 1000
+    write_window_ms_max: float = 4.0
+    # Seconds a client should wait before retrying after a 503.
+    retry_after_seconds: int = 1
+
     @field_validator("database_url")
     @classmethod
     def _driver(cls, url: str) -> str:

@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import FastAPI
 
-from jifen import __version__
+from jifen import __version__, health
 from jifen.access.permissions import ClientScope
 from jifen.access.ratelimit import RateLimiter
 from jifen.access.router import oauth_router
@@ -56,7 +57,7 @@ def create_app(
     """The API. With `webhook_worker`, a thread delivers webhooks while the app runs."""
     settings = settings or Settings()
     app = FastAPI(
-        lifespan=_lifespan if webhook_worker else None,
+        lifespan=_lifespan,
         title="jifen",
         version=__version__,
         description=DESCRIPTION,
@@ -76,6 +77,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.db = database or Database(settings)
+    # A database the app made is the app's to close when it stops.
+    app.state.owns_db = database is None
+    app.state.webhook_worker = webhook_worker
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     app.state.token_limiter = RateLimiter(settings.token_rate_limit)
     app.state.binding_limiter = RateLimiter(settings.binding_rate_limit)
@@ -94,10 +98,8 @@ def create_app(
     app.mount("/web", build_web_app(settings, app.state.db))
     _declare_security(app)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    app.add_api_route("/healthz", health.live, name="healthz", include_in_schema=False)
+    app.add_api_route("/readyz", health.ready, name="readyz", include_in_schema=False)
     return app
 
 
@@ -109,12 +111,21 @@ def create_served_app() -> FastAPI:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    worker = DeliveryWorker(app.state.db, app.state.settings)
-    worker.start_in_thread()
+    db: Database = app.state.db
+    # Reads run in the thread pool, one connection each: no more threads than the pool
+    # has connections, so that none waits for one.
+    to_thread.current_default_thread_limiter().total_tokens = db.settings.db_pool_size
+    worker = None
+    if app.state.webhook_worker:
+        worker = DeliveryWorker(db, app.state.settings)
+        worker.start_in_thread()
     try:
         yield
     finally:
-        worker.stop()
+        if worker is not None:
+            worker.stop()
+        if app.state.owns_db:
+            db.dispose()
 
 
 def _declare_security(app: FastAPI) -> None:

@@ -14,8 +14,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from jifen.db import DatabaseUnavailable
 from jifen.kit.pagination import CursorError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -94,6 +97,23 @@ class InternalError(Problem):
     code = "internal_error"
     title = "Internal error"
     status = 500
+
+
+class ServiceUnavailable(Problem):
+    """A bounded wait ran out: the database is down, frozen or busy past the bound.
+
+    `outcome` says what became of the request: `not_written` (nothing of it was kept;
+    retry), or `unknown` (the commit was under way: retry with the same Idempotency-Key,
+    which answers as the first did if it was kept).
+    """
+
+    code = "service_unavailable"
+    title = "The service cannot answer right now; try again shortly"
+    status = 503
+
+    def __init__(self, detail: str, *, retry_after_seconds: int, outcome: str) -> None:
+        super().__init__(detail, outcome=outcome, retry_after_seconds=retry_after_seconds)
+        self.headers["Retry-After"] = str(retry_after_seconds)
 
 
 class ProblemBody(BaseModel):
@@ -181,6 +201,26 @@ def install_handlers(app: FastAPI) -> None:
         return JSONResponse(
             body, status_code=exc.status_code, media_type=PROBLEM_MEDIA_TYPE, headers=exc.headers
         )
+
+    def _unavailable(request: Request, detail: str, outcome: str) -> JSONResponse:
+        retry_after: int = request.app.state.settings.retry_after_seconds
+        problem = ServiceUnavailable(detail, retry_after_seconds=retry_after, outcome=outcome)
+        return render(problem, request)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def _database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        return _unavailable(request, exc.detail, exc.outcome)
+
+    @app.exception_handler(OperationalError)
+    async def _database_failed(request: Request, exc: OperationalError) -> JSONResponse:
+        # A lock or statement wait ran out, or the database is unreachable: the
+        # transaction was rolled back.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return _unavailable(request, "the database did not answer in time", "not_written")
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
+        return _unavailable(request, "every database connection stayed busy", "not_written")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

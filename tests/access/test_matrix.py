@@ -297,8 +297,8 @@ def _routes() -> dict[str, APIRoute]:
     app = create_app()
     every = api_routes(app)
     plain = {r.name for r in every if not isinstance(r, UnitOfWorkRoute)}
-    # Only the health check is served outside UnitOfWorkRoute (and its access guard).
-    assert plain == {"healthz"}
+    # Only the health checks are served outside UnitOfWorkRoute (and its access guard).
+    assert plain == {"healthz", "readyz"}
     routes = {r.name: r for r in every if isinstance(r, UnitOfWorkRoute)}
     assert len(routes) == len([r for r in every if isinstance(r, UnitOfWorkRoute)])  # unique
     assert len(routes) > 60

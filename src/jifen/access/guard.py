@@ -141,6 +141,9 @@ class Access:
     in_request: str | None = None
     # Its answer carries a secret shown once: never stored for Idempotency-Key replays.
     shows_secret: bool = False
+    # A write that runs in a transaction of its own rather than in a group commit (slow
+    # work — password hashing, replays — that would hold up every other write).
+    direct: bool = False
 
     @property
     def checked_by_endpoint(self) -> bool:
@@ -160,6 +163,7 @@ def requires(
     authenticated: bool = False,
     in_request: str | None = None,
     shows_secret: bool = False,
+    direct: bool = False,
 ) -> Callable[[_E], _E]:
     access = Access(
         permission,
@@ -171,6 +175,7 @@ def requires(
         authenticated=authenticated,
         in_request=in_request,
         shows_secret=shows_secret,
+        direct=direct,
     )
 
     def mark(endpoint: _E) -> _E:
@@ -181,8 +186,9 @@ def requires(
 
 
 def public(endpoint: _E) -> _E:
-    """Declares a route that needs no credentials (the token endpoint, health)."""
-    endpoint.__jifen_access__ = Access(None, public=True)  # type: ignore[attr-defined]
+    """Declares a route that needs no credentials (the token endpoint). Such a route
+    checks secrets itself (slow on purpose), so it writes in a transaction of its own."""
+    endpoint.__jifen_access__ = Access(None, public=True, direct=True)  # type: ignore[attr-defined]
     return endpoint
 
 

@@ -109,7 +109,9 @@ def list_permissions() -> list[PermissionRead]:
     summary="Create a user (staff or resident)",
     responses=problem_responses(NotFound, AlreadyExists),
 )
-@requires(Permission.ACCESS_MANAGE, in_request="body.village_id, else body.township_id")
+@requires(
+    Permission.ACCESS_MANAGE, in_request="body.village_id, else body.township_id", direct=True
+)
 def create_user(
     body: UserCreate, session: SessionDep, caller: CallerDep, clock: ClockDep
 ) -> UserRead:
@@ -175,7 +177,7 @@ def get_user(user_id: uuid.UUID, session: SessionDep) -> UserRead:
     tags=["access"],
     summary="Rename, set the password of, disable or enable a user",
 )
-@requires(Permission.ACCESS_MANAGE, on="user_id")
+@requires(Permission.ACCESS_MANAGE, on="user_id", direct=True)
 def update_user(
     user_id: uuid.UUID, body: UserUpdate, session: SessionDep, caller: CallerDep, clock: ClockDep
 ) -> UserRead:

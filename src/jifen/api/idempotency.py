@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from jifen.db import BATCH_AWARE, BatchParticipant, current_batch, write_batch
 from jifen.kit.canonical import canonical_json, sha256_hex
 from jifen.models import IdempotencyRecord
 from jifen.problems import IdempotencyKeyReused, ValidationFailed
@@ -47,12 +50,50 @@ def check_key(key: str, length_max: int) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Record:
+    method: str
+    path: str
+    request_hash: str
+    status_code: int
+    response_body: bytes
+
+
+_records = cast(Table, IdempotencyRecord.__table__)
+_INSERT = insert(_records)
+# Records this transaction stored are in its write batch (_Written): the database is
+# asked only about the others, and needs no flush first.
+_LOOKUP = (
+    select(
+        _records.c.method,
+        _records.c.path,
+        _records.c.request_hash,
+        _records.c.status_code,
+        _records.c.response_body,
+    )
+    .where(_records.c.principal == bindparam("principal"), _records.c.key == bindparam("key"))
+    .execution_options(**BATCH_AWARE)
+)
+
+
+class _Written(BatchParticipant):
+    """The records stored by this transaction, by (principal, key)."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], _Record] = {}
+
+
 def lookup(session: Session, *, principal: str, key: str, fingerprint: str) -> Stored | None:
-    record = session.execute(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.principal == principal, IdempotencyRecord.key == key
+    batch = current_batch(session)
+    written: _Written | None = batch.participant_if_any("idempotency") if batch else None
+    record = written.records.get((principal, key)) if written else None
+    if record is None:
+        row = (
+            session.connection()
+            .execute(_LOOKUP, {"principal": principal, "key": key})
+            .one_or_none()
         )
-    ).scalar_one_or_none()
+        record = _Record(*row) if row is not None else None
     if record is None:
         return None
     if record.request_hash != fingerprint:
@@ -61,3 +102,35 @@ def lookup(session: Session, *, principal: str, key: str, fingerprint: str) -> S
             idempotency_key=key,
         )
     return Stored(record.status_code, record.response_body)
+
+
+def store(
+    session: Session,
+    *,
+    principal: str,
+    key: str,
+    method: str,
+    path: str,
+    fingerprint: str,
+    status_code: int,
+    body: bytes,
+    now: datetime,
+) -> None:
+    """Keep the answer, in the transaction of the work it describes."""
+    batch = write_batch(session)
+    written: _Written = batch.participant("idempotency", _Written)
+    written.records[(principal, key)] = _Record(method, path, fingerprint, status_code, body)
+    batch.remember(lambda: written.records.pop((principal, key), None))
+    batch.defer(
+        _INSERT,
+        {
+            "principal": principal,
+            "key": key,
+            "method": method,
+            "path": path,
+            "request_hash": fingerprint,
+            "status_code": status_code,
+            "response_body": body,
+            "created_at": now,
+        },
+    )

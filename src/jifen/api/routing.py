@@ -1,15 +1,20 @@
-"""UnitOfWorkRoute: one database transaction per request, and Idempotency-Key for POST.
+"""UnitOfWorkRoute: how a request reaches the database, and Idempotency-Key for POST.
 
-The transaction commits in the endpoint's own worker thread, right after the endpoint
-returns, and before any response leaves: the locks a booking takes (SQLite's write lock,
-PostgreSQL's row locks) are held for the service call and the commit only, not while the
-event loop serialises the response. Any error rolls everything back.
+Before the endpoint runs (and before its body is read) the caller is admitted: the
+guard authenticates and authorises in a short read transaction of its own.
 
-The response body is serialised in that same thread, against the route's response
-model, and returned as is (FastAPI neither validates it again nor sends it to the thread
-pool a second time). With an Idempotency-Key, the stored answer is looked up in the same
-transaction before the endpoint runs, and a new body is stored in it after: the first
-answer and every replay are those very bytes.
+A write (POST, PUT, PATCH, DELETE) runs as one unit of the group committer
+(jifen.committer): the endpoint, its Idempotency-Key lookup and stored answer, and its
+audit event run in the committer's thread, in the same database transaction as the other
+writes that arrived with it, and the caller is answered after that transaction
+commits. The response body is serialised there, against the route's response model, so
+that the first answer and every replay are the very same bytes. A write that is refused
+refuses only itself.
+
+A read runs in the thread pool, in a read transaction of its own that ends in the same
+thread, whatever happens. Routes declared `direct` (the token endpoint, password
+hashing, what-if replays: slow work that would hold up every other write) run as reads
+do, in a write transaction of their own.
 """
 
 from __future__ import annotations
@@ -35,10 +40,10 @@ from jifen.access.errors import Forbidden, RateLimited, Unauthenticated
 from jifen.access.guard import Access, Caller, Scope
 from jifen.access.ratelimit import RateLimiter
 from jifen.api import idempotency
-from jifen.db import Database
+from jifen.db import Database, write_batch
 from jifen.kit.clock import local_date, utc_now
 from jifen.kit.ids import new_id
-from jifen.models import AuditEvent, IdempotencyRecord
+from jifen.models import AuditEvent
 from jifen.problems import (
     PROBLEM_MEDIA_TYPE,
     InternalError,
@@ -49,6 +54,14 @@ from jifen.problems import (
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _INSERT_AUDIT = insert(cast(Table, AuditEvent.__table__))
+
+
+class _GroupSession:
+    """What a write endpoint's session parameter holds until its unit runs: the
+    committer's session of the group replaces it."""
+
+
+GROUP_SESSION = _GroupSession()
 
 
 @dataclass
@@ -64,8 +77,9 @@ class _Keyed:
 
 
 @dataclass
-class _Unit:
-    session: Session
+class _Request:
+    db: Database
+    session: Session | None = None
     keyed: _Keyed | None = None
     caller: Caller | None = None
     scope: Scope | None = None
@@ -73,9 +87,9 @@ class _Unit:
     path: str = ""
 
 
-# The request's unit of work, seen by the endpoint wrapper in its worker thread (the
-# thread pool runs each call in a copy of the caller's context).
-_current: ContextVar[_Unit] = ContextVar("jifen_unit_of_work")
+# The request's state, seen by the endpoint wrapper (in the committer's or a worker
+# thread: each call runs in a copy of the caller's context, or is handed the state).
+_current: ContextVar[_Request] = ContextVar("jifen_request")
 
 
 class UnitOfWorkRoute(APIRoute):
@@ -90,65 +104,93 @@ class UnitOfWorkRoute(APIRoute):
         if access.on is not None and access.on not in guard.target_params():
             raise TypeError(f"{endpoint.__name__}: no resolver for target {access.on!r}")
         self.access: Access = access
+        methods = {m.upper() for m in kwargs.get("methods") or ()}
+        self._is_write = bool(methods & _WRITE_METHODS)
+        self._grouped = self._is_write and not access.direct
         _document(access, kwargs)
-        super().__init__(path, self._committing(endpoint), **kwargs)
-
-    def _committing(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(endpoint)
-        def run_and_commit(*args: Any, **kwargs: Any) -> Response:
-            unit = _current.get()
-            if unit.keyed is not None:
-                # Inside the request's own write transaction: on SQLite the write lock is
-                # already held, so two retries cannot both miss the stored answer.
-                stored = _lookup(unit.session, unit.keyed)
-                if stored is not None:
-                    _discard(unit.session)
-                    return _replay(stored)
-            result = endpoint(*args, **kwargs)
-            if isinstance(result, Response):
-                # An endpoint that answers in a format of its own (the OAuth2 token
-                # endpoint); it is never stored for idempotency.
-                unit.session.commit()
-                unit.session.close()
-                return result
-            left_to_endpoint = self.access.checked_by_endpoint
-            if left_to_endpoint and unit.caller is not None and not unit.caller.checked:
-                # The route left the permission to the endpoint (it depends on the body),
-                # and the endpoint did not check one: refuse rather than let it through.
-                raise InternalError("the endpoint did not check a permission")
-            body = self._adapter.dump_json(result, by_alias=True)
-            status_code = self.status_code or 200
-            if unit.keyed is not None:
-                if self.access.shows_secret:
-                    # The secret is never stored: a retry learns that the work was done,
-                    # and which resource it made, but not the secret.
-                    unit.keyed.body = _secret_shown_once(result)
-                    _store(unit.session, unit.keyed, SecretShownOnce.status)
-                else:
-                    unit.keyed.body = body
-                    _store(unit.session, unit.keyed, status_code)
-            if unit.caller is not None and self._is_write:
-                _audit(unit, self.name, status_code, result)
-            unit.session.commit()
-            unit.session.close()
-            return Response(body, status_code=status_code, media_type="application/json")
-
-        return run_and_commit
+        wrapped = self._grouped_unit(endpoint) if self._grouped else self._in_thread(endpoint)
+        super().__init__(path, wrapped, **kwargs)
 
     @functools.cached_property
     def _adapter(self) -> TypeAdapter[Any]:
         return TypeAdapter(self.response_model)
 
-    @functools.cached_property
-    def _is_write(self) -> bool:
-        return bool((self.methods or set()) & _WRITE_METHODS)
+    def _finish(self, state: _Request, session: Session, result: Any) -> Response:
+        """Check, serialise, store for idempotency, audit: all in the request's
+        transaction. The caller commits."""
+        if isinstance(result, Response):
+            # An endpoint that answers in a format of its own (the OAuth2 token
+            # endpoint); it is never stored for idempotency.
+            return result
+        caller = state.caller
+        if self.access.checked_by_endpoint and caller is not None and not caller.checked:
+            # The route left the permission to the endpoint (it depends on the body),
+            # and the endpoint did not check one: refuse rather than let it through.
+            raise InternalError("the endpoint did not check a permission")
+        body = self._adapter.dump_json(result, by_alias=True)
+        status_code = self.status_code or 200
+        keyed = state.keyed
+        if keyed is not None:
+            if self.access.shows_secret:
+                # The secret is never stored: a retry learns that the work was done,
+                # and which resource it made, but not the secret.
+                keyed.body = _secret_shown_once(result)
+                _store(session, keyed, SecretShownOnce.status)
+            else:
+                keyed.body = body
+                _store(session, keyed, status_code)
+        if caller is not None and self._is_write:
+            _audit(session, state, self.name, status_code, result)
+        return Response(body, status_code=status_code, media_type="application/json")
+
+    def _grouped_unit(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(endpoint)
+        async def submit(*args: Any, **kwargs: Any) -> Response:
+            state = _current.get()
+
+            def work(session: Session) -> Response:
+                given = {k: session if v is GROUP_SESSION else v for k, v in kwargs.items()}
+                if state.keyed is not None:
+                    stored = _lookup(session, state.keyed)
+                    if stored is not None:
+                        return _replay(stored)
+                return self._finish(state, session, endpoint(*args, **given))
+
+            return await state.db.committer.run(work)
+
+        return submit
+
+    def _in_thread(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        is_write = self._is_write
+
+        @functools.wraps(endpoint)
+        def run_and_end(*args: Any, **kwargs: Any) -> Response:
+            state = _current.get()
+            session = state.session
+            assert session is not None
+            try:
+                with state.db.watchdog.deadline(state.db.operation_timeout_seconds):
+                    if state.keyed is not None:
+                        stored = _lookup(session, state.keyed)
+                        if stored is not None:
+                            return _replay(stored)
+                    response = self._finish(state, session, endpoint(*args, **kwargs))
+                    if is_write:
+                        session.commit()
+                return response
+            finally:
+                # Ended here, in this thread, before anything else waits on it.
+                session.close()
+
+        return run_and_end
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         methods = self.methods or set()
-        is_write = bool(methods & _WRITE_METHODS)
         is_post = "POST" in methods
         access = self.access
+        grouped = self._grouped
+        is_write = self._is_write
 
         async def route_handler(request: Request) -> Response:
             db: Database = request.app.state.db
@@ -160,12 +202,65 @@ class UnitOfWorkRoute(APIRoute):
                     "This endpoint needs credentials: Authorization: Bearer <token>",
                     error="invalid_request",
                 )
+            state = _Request(db, method=request.method, path=request.url.path)
             key = request.headers.get(idempotency.HEADER) if is_post else None
-            if key is None:
-                return await _run(db, request, handler, is_write, access, token, key=None)
-            return await _run_idempotent(db, request, handler, access, token, key)
+            fingerprint = None
+            if key is not None:
+                idempotency.check_key(key, request.app.state.settings.idempotency_key_length_max)
+                fingerprint = idempotency.request_hash(
+                    request.method, request.url.path, request.url.query, await request.body()
+                )
+            if token is not None:
+                params = {**request.query_params, **request.path_params}
+                caller, state.scope = await run_in_threadpool(_admit, db, access, token, params)
+                state.caller = caller
+                limiter: RateLimiter = request.app.state.rate_limiter
+                limiter.hit(caller.rate_key)
+            if key is not None and fingerprint is not None:
+                # Keys are the caller's own: two callers may use the same key for
+                # different work.
+                state.keyed = _Keyed(
+                    principal=state.caller.actor if state.caller else "anonymous",
+                    key=key,
+                    fingerprint=fingerprint,
+                    method=request.method,
+                    path=request.url.path,
+                )
+            request.state.caller = state.caller
+            if grouped:
+                request.state.session = GROUP_SESSION
+            else:
+                state.session = request.state.session = db.session(write=is_write)
+            context = _current.set(state)
+            try:
+                return await handler(request)
+            except IntegrityError:
+                # Another request with the same key committed first (another process, on
+                # PostgreSQL): nothing of this one was kept, and it answers as the first.
+                stored = await _stored_answer(db, state.keyed)
+                if stored is None:
+                    raise
+                return _replay(stored)
+            finally:
+                _current.reset(context)
+                if state.session is not None:
+                    # Ended by the endpoint's own thread; closing again only matters if
+                    # the endpoint never ran (a refused body), and then there is no
+                    # connection to give back.
+                    state.session.close()
 
         return route_handler
+
+
+async def _stored_answer(db: Database, keyed: _Keyed | None) -> idempotency.Stored | None:
+    if keyed is None:
+        return None
+
+    def lookup_again() -> idempotency.Stored | None:
+        with db.unit_of_work(write=False) as session:
+            return _lookup(session, keyed)
+
+    return await run_in_threadpool(lookup_again)
 
 
 def _document(access: Access, kwargs: dict[str, Any]) -> None:
@@ -196,80 +291,36 @@ def _document(access: Access, kwargs: dict[str, Any]) -> None:
 
 
 def _admit(
-    db: Database,
-    session: Session,
-    is_write: bool,
-    access: Access,
-    token: str,
-    params: dict[str, str],
+    db: Database, access: Access, token: str, params: dict[str, str]
 ) -> tuple[Caller, Scope]:
-    """Authenticate and authorise.
-
-    A read does it in its own transaction. A write does it in a read transaction of its
-    own, so that it does not hold the write lock (SQLite's) while the request body is
-    read and validated; what the endpoint checks itself, it checks in the write.
-    """
+    """Authenticate and authorise, in a read transaction of its own (so that a write
+    does not hold a lock while the body is read); what the endpoint checks itself, it
+    checks in its own transaction."""
     now = utc_now()
-    reader = db.session(write=False) if is_write else session
-    try:
-        caller = guard.authenticate(reader, token, now, local_date(now, db.settings.zone))
-        scope = guard.authorize(reader, caller, access, params)
-    finally:
-        if reader is not session:
+    with db.watchdog.deadline(db.operation_timeout_seconds):
+        reader = db.session(write=False)
+        try:
+            caller = guard.authenticate(reader, token, now, local_date(now, db.settings.zone))
+            scope = guard.authorize(reader, caller, access, params)
+        finally:
             reader.close()
-    if guard.key_use_is_stale(caller, now):
-        with db.unit_of_work(write=True) as touch:
-            guard.touch_api_key(touch, caller, now)
+        if guard.key_use_is_stale(caller, now):
+            with db.unit_of_work(write=True) as touch:
+                guard.touch_api_key(touch, caller, now)
     return caller, scope
 
 
-async def _run(
-    db: Database,
-    request: Request,
-    handler: Callable[[Request], Coroutine[Any, Any, Response]],
-    is_write: bool,
-    access: Access,
-    token: str | None,
-    key: _Keyed | None,
-    *,
-    on_caller: Callable[[Caller], _Keyed | None] | None = None,
-) -> Response:
-    session = db.session(write=is_write)
-    request.state.session = session
-    unit = _Unit(session, key, method=request.method, path=request.url.path)
-    context = _current.set(unit)
-    try:
-        if token is not None:
-            params = {**request.query_params, **request.path_params}
-            caller, unit.scope = await run_in_threadpool(
-                _admit, db, session, is_write, access, token, params
-            )
-            unit.caller = caller
-            limiter: RateLimiter = request.app.state.rate_limiter
-            limiter.hit(caller.rate_key)
-            if on_caller is not None:
-                unit.keyed = on_caller(caller)
-        request.state.caller = unit.caller
-        return await handler(request)
-    except BaseException:
-        # Harmless after a commit; undoes everything before one.
-        await run_in_threadpool(_discard, session)
-        raise
-    finally:
-        _current.reset(context)
-
-
-def _audit(unit: _Unit, action: str, status_code: int, result: Any) -> None:
-    caller = unit.caller
+def _audit(session: Session, state: _Request, action: str, status_code: int, result: Any) -> None:
+    caller = state.caller
     assert caller is not None
-    scope = caller.scope or unit.scope
+    scope = caller.scope or state.scope
     target: dict[str, Any] = {}
     if scope is not None and scope.resource != "platform":
         target[scope.resource] = str(scope.identifier)
     created = getattr(result, "id", None)
     if created is not None:
         target["result_id"] = str(created)
-    unit.session.connection().execute(
+    write_batch(session).defer(
         _INSERT_AUDIT,
         {
             "id": new_id(),
@@ -277,21 +328,14 @@ def _audit(unit: _Unit, action: str, status_code: int, result: Any) -> None:
             "principal_id": caller.principal_id,
             "principal_name": caller.name,
             "action": action,
-            "method": unit.method,
-            "path": unit.path[:500],
+            "method": state.method,
+            "path": state.path[:500],
             "status_code": status_code,
             "township_id": scope.township_id if scope else None,
             "village_id": scope.village_id if scope else None,
             "target": target,
         },
     )
-
-
-def _discard(session: Session) -> None:
-    try:
-        session.rollback()
-    finally:
-        session.close()
 
 
 class SecretShownOnce(Problem):
@@ -312,65 +356,17 @@ def _secret_shown_once(result: Any) -> bytes:
 
 def _store(session: Session, keyed: _Keyed, status_code: int) -> None:
     assert keyed.body is not None
-    session.add(
-        IdempotencyRecord(
-            principal=keyed.principal,
-            key=keyed.key,
-            method=keyed.method,
-            path=keyed.path,
-            request_hash=keyed.fingerprint,
-            status_code=status_code,
-            response_body=keyed.body,
-            created_at=utc_now(),
-        )
+    idempotency.store(
+        session,
+        principal=keyed.principal,
+        key=keyed.key,
+        method=keyed.method,
+        path=keyed.path,
+        fingerprint=keyed.fingerprint,
+        status_code=status_code,
+        body=keyed.body,
+        now=utc_now(),
     )
-    session.flush()
-
-
-async def _run_idempotent(
-    db: Database,
-    request: Request,
-    handler: Callable[[Request], Coroutine[Any, Any, Response]],
-    access: Access,
-    token: str | None,
-    key: str,
-) -> Response:
-    settings = request.app.state.settings
-    idempotency.check_key(key, settings.idempotency_key_length_max)
-    fingerprint = idempotency.request_hash(
-        request.method, request.url.path, request.url.query, await request.body()
-    )
-    made: list[_Keyed] = []
-
-    def keyed_for(caller: Caller | None) -> _Keyed:
-        # Keys are the caller's own: two callers may use the same key for different work.
-        keyed = _Keyed(
-            principal=caller.actor if caller else "anonymous",
-            key=key,
-            fingerprint=fingerprint,
-            method=request.method,
-            path=request.url.path,
-        )
-        made.append(keyed)
-        return keyed
-
-    def _lookup_again() -> idempotency.Stored | None:
-        with db.unit_of_work(write=False) as session:
-            return _lookup(session, made[0])
-
-    try:
-        if token is None:
-            return await _run(db, request, handler, True, access, None, keyed_for(None))
-        return await _run(db, request, handler, True, access, token, None, on_caller=keyed_for)
-    except IntegrityError:
-        # On PostgreSQL another request with the same key committed first: everything
-        # this one did was rolled back, and it answers as the first did.
-        if not made:
-            raise
-        stored = await run_in_threadpool(_lookup_again)
-        if stored is None:
-            raise
-        return _replay(stored)
 
 
 def _lookup(session: Session, keyed: _Keyed) -> idempotency.Stored | None:

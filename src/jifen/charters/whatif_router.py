@@ -43,7 +43,7 @@ router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
     "which depend on the holder's history and balance. Nothing is booked.",
     responses=problem_responses(NotFound, UnknownRule, InvalidQuantity),
 )
-@requires(Permission.CHARTERS_READ, on="version_id")
+@requires(Permission.CHARTERS_READ, on="version_id", direct=True)
 def what_if_score(
     version_id: uuid.UUID,
     body: Annotated[WhatIfScoreCreate, Body()],
@@ -77,7 +77,7 @@ def what_if_score(
         whatif.ReplayTooLarge,
     ),
 )
-@requires(Permission.CHARTERS_READ, on="version_id")
+@requires(Permission.CHARTERS_READ, on="version_id", direct=True)
 def what_if_replay(
     version_id: uuid.UUID,
     body: Annotated[WhatIfReplayCreate, Body()],

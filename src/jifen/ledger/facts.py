@@ -16,6 +16,7 @@ from typing import NamedTuple, cast
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
+from jifen.db import BATCH_AWARE
 from jifen.models import Account, Village
 
 CACHED_MAX = 65_536
@@ -32,18 +33,27 @@ class AccountFacts(NamedTuple):
 
 
 _accounts = cast(Table, Account.__table__)
-_ACCOUNT_FACTS = select(
-    _accounts.c.id,
-    _accounts.c.township_id,
-    _accounts.c.village_id,
-    _accounts.c.kind,
-    _accounts.c.asset,
-    _accounts.c.category,
-    _accounts.c.member_id,
-    _accounts.c.household_id,
-).where(_accounts.c.id.in_(bindparam("ids", expanding=True)))
+_ACCOUNT_FACTS = (
+    select(
+        _accounts.c.id,
+        _accounts.c.township_id,
+        _accounts.c.village_id,
+        _accounts.c.kind,
+        _accounts.c.asset,
+        _accounts.c.category,
+        _accounts.c.member_id,
+        _accounts.c.household_id,
+    )
+    .where(_accounts.c.id.in_(bindparam("ids", expanding=True)))
+    .execution_options(**BATCH_AWARE)
+)
 _villages = cast(Table, Village.__table__)
-_VILLAGE_TOWNSHIP = select(_villages.c.township_id).where(_villages.c.id == bindparam("id"))
+# What these read never changes: no need to flush a write batch before them.
+_VILLAGE_TOWNSHIP = (
+    select(_villages.c.township_id)
+    .where(_villages.c.id == bindparam("id"))
+    .execution_options(**BATCH_AWARE)
+)
 
 _account_cache: dict[uuid.UUID, AccountFacts] = {}
 _village_cache: dict[uuid.UUID, uuid.UUID] = {}

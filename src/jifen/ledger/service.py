@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from jifen.config import Settings
+from jifen.db import BATCH_AWARE
 from jifen.kit.clock import local_date
 from jifen.kit.ids import new_id
 from jifen.kit.pagination import Page, page_of, seq_before, uuid_after
@@ -382,11 +383,9 @@ class Clock:
         )
 
 
-def _write(
-    session: Session, head: writer.BooksHead, draft: writer.EntryDraft, clock: Clock
-) -> EntryRecord:
+def _write(session: Session, draft: writer.EntryDraft, clock: Clock) -> EntryRecord:
     return writer.write(
-        session, head, draft, now=clock.now, limits=clock.limits, local_date_of=clock.local_date
+        session, draft, now=clock.now, limits=clock.limits, local_date_of=clock.local_date
     )
 
 
@@ -433,7 +432,7 @@ def book(
         allow_below_floor=allow_below_floor,
         idempotency_key=idempotency_key,
     )
-    head = writer.lock_books(session, village_id)
+    writer.lock_books(session, village_id)
     if idempotency_key is not None:
         existing = _find_by_key(session, village_id, actor, idempotency_key)
         if existing is not None:
@@ -450,7 +449,7 @@ def book(
                 view.resolved_by_entry_id,
                 replayed=True,
             )
-    entry = _write(session, head, draft, clock)
+    entry = _write(session, draft, clock)
     events.emit_for_entry(session, entry)
     return EntryView(entry, "pending" if is_pending else "posted")
 
@@ -482,7 +481,7 @@ def reverse(
     through the entry that posted it. An entry booked for a charter record is reversed
     only by revoking the record (`for_record`), so the record never outlives its points."""
     original = _load_entry(session, entry_id)
-    head = writer.lock_books(session, original.village_id)
+    writer.lock_books(session, original.village_id)
     target = original
     if original.is_pending:
         resolution = _resolution_of(session, original.id)
@@ -500,8 +499,10 @@ def reverse(
         )
     record_id = None
     if not for_record:
+        # A record that names an entry of this transaction's batch made the batch flush
+        # when it was inserted: the database has everything this asks about.
         record_id = session.execute(
-            select(Record.id).where(Record.entry_id == target.id)
+            select(Record.id).where(Record.entry_id == target.id).execution_options(**BATCH_AWARE)
         ).scalar_one_or_none()
     if record_id is not None:
         raise errors.EntryBelongsToRecord(
@@ -527,7 +528,7 @@ def reverse(
         allow_below_floor=True,
         check_members_active=False,
     )
-    entry = _write(session, head, draft, clock)
+    entry = _write(session, draft, clock)
     events.emit_for_entry(session, entry)
     return EntryView(entry, "posted")
 
@@ -552,7 +553,7 @@ def _resolve(
     pending = _load_entry(session, entry_id)
     if not pending.is_pending:
         raise errors.EntryNotPending(f"entry {entry_id} is not pending", entry_id=str(entry_id))
-    head = writer.lock_books(session, pending.village_id)
+    writer.lock_books(session, pending.village_id)
     resolution = _resolution_of(session, pending.id)
     if resolution is not None:
         problem = (
@@ -576,7 +577,7 @@ def _resolve(
         pending_entry_id=pending.id,
         check_members_active=post,
     )
-    return EntryView(_write(session, head, draft, clock), "posted")
+    return EntryView(_write(session, draft, clock), "posted")
 
 
 # --- reading entries --------------------------------------------------------------------
@@ -586,8 +587,12 @@ def _records(session: Session, rows: Sequence[Entry]) -> list[EntryRecord]:
     if not rows:
         return []
     by_entry: dict[uuid.UUID, list[PostingRecord]] = defaultdict(list)
+    # Postings never change, and those of entries still in this transaction's write batch
+    # are not asked for: no need to flush the batch first.
     postings = session.execute(
-        select(Posting).where(Posting.entry_id.in_([row.id for row in rows]))
+        select(Posting)
+        .where(Posting.entry_id.in_([row.id for row in rows]))
+        .execution_options(**BATCH_AWARE)
     ).scalars()
     for p in postings:
         by_entry[p.entry_id].append(
@@ -619,35 +624,50 @@ def _record(row: Entry, postings: list[PostingRecord]) -> EntryRecord:
     )
 
 
+# The booking paths look entries up by these. An entry written by this very transaction
+# is found in its write batch first; one in the database is read as it is (entries never
+# change), so these lookups need no flush of the batch.
+
+
+def _stored_entry(session: Session, *criteria: Any) -> EntryRecord | None:
+    row = session.execute(
+        select(Entry).where(*criteria).execution_options(**BATCH_AWARE)
+    ).scalar_one_or_none()
+    return _records(session, [row])[0] if row is not None else None
+
+
 def _load_entry(session: Session, entry_id: uuid.UUID) -> EntryRecord:
-    row = session.get(Entry, entry_id)
-    if row is None:
+    found = writer.written_entry(session, entry_id) or _stored_entry(session, Entry.id == entry_id)
+    if found is None:
         raise NotFound("entry", entry_id)
-    return _records(session, [row])[0]
+    return found
 
 
 def _find_by_key(
     session: Session, village_id: uuid.UUID, actor: str, key: str
 ) -> EntryRecord | None:
-    row = session.execute(
-        select(Entry).where(
-            Entry.village_id == village_id, Entry.actor == actor, Entry.idempotency_key == key
-        )
-    ).scalar_one_or_none()
-    return _records(session, [row])[0] if row is not None else None
+    return writer.written_by_key(session, village_id, actor, key) or _stored_entry(
+        session,
+        Entry.village_id == village_id,
+        Entry.actor == actor,
+        Entry.idempotency_key == key,
+    )
 
 
 def _resolution_of(session: Session, pending_id: uuid.UUID) -> EntryRecord | None:
-    row = session.execute(
-        select(Entry).where(Entry.pending_entry_id == pending_id)
-    ).scalar_one_or_none()
-    return _records(session, [row])[0] if row is not None else None
+    return writer.written_resolution_of(session, pending_id) or _stored_entry(
+        session, Entry.pending_entry_id == pending_id
+    )
 
 
 def _reversal_of(session: Session, entry_id: uuid.UUID) -> uuid.UUID | None:
-    return session.execute(
-        select(Entry.id).where(Entry.reverses_entry_id == entry_id)
+    written = writer.written_reversal_of(session, entry_id)
+    if written is not None:
+        return written
+    found: uuid.UUID | None = session.execute(
+        select(Entry.id).where(Entry.reverses_entry_id == entry_id).execution_options(**BATCH_AWARE)
     ).scalar_one_or_none()
+    return found
 
 
 def _views(session: Session, entries: Sequence[EntryRecord]) -> list[EntryView]:

@@ -5,6 +5,16 @@ and hands it here. A booking takes the village's books row first (FOR UPDATE on
 PostgreSQL; SQLite's write lock is already held by BEGIN IMMEDIATE), then the balance
 rows of its accounts in id order, so concurrent bookings never deadlock and never lose
 an update.
+
+Within one database transaction the books heads and balances read under those locks
+stay in memory (the transaction's WriteBatch): a second booking in the same books reads
+nothing again, and the heads and balances are written once, when the transaction
+flushes its batch, however many entries it booked. Postings, entries and their events
+are deferred there too and inserted together (one multi-row statement per table). So a
+group of bookings costs about as many statements as one, and the books row is updated
+once per group, not once per entry. Entries written in the transaction are indexed by
+id, idempotency key, reversed entry and resolved pending entry, so that the checks see
+them before they reach the database.
 """
 
 from __future__ import annotations
@@ -15,9 +25,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from jifen.db import BATCH_AWARE, BatchParticipant, WriteBatch, current_batch, write_batch
 from jifen.kit.ids import new_id
 from jifen.ledger import errors
 from jifen.ledger.chain import EntryRecord, PostingRecord, entry_hash
@@ -44,18 +55,20 @@ from jifen.models import (
 )
 from jifen.problems import NotFound
 
-# The booking path runs these statements for every entry: they are built once, on the
-# tables (Core, not the ORM), with bound parameters, so SQLAlchemy's compiled cache serves
-# them and no per-call statement construction happens.
+# The booking path runs these statements for every entry or group: they are built once,
+# on the tables (Core, not the ORM), with bound parameters, so SQLAlchemy's compiled
+# cache serves them and no per-call statement construction happens.
 _books = cast(Table, Book.__table__)
 _accounts = cast(Table, Account.__table__)
 _balances = cast(Table, AccountBalance.__table__)
 _members = cast(Table, Member.__table__)
+_villages = cast(Table, Village.__table__)
 
 _LOCK_BOOKS = (
     select(_books.c.village_id, _books.c.township_id, _books.c.last_seq, _books.c.last_hash)
     .where(_books.c.village_id == bindparam("village_id"))
     .with_for_update()
+    .execution_options(**BATCH_AWARE)
 )
 _LOCK_ACCOUNTS = (
     select(
@@ -73,6 +86,12 @@ _LOCK_ACCOUNTS = (
     .where(_accounts.c.id.in_(bindparam("account_ids", expanding=True)))
     .order_by(_accounts.c.id)
     .with_for_update(of=_balances)
+    .execution_options(**BATCH_AWARE)
+)
+_FLOOR_CODES = (
+    select(_villages.c.allow_below_floor_codes)
+    .where(_villages.c.id == bindparam("village_id"))
+    .execution_options(**BATCH_AWARE)
 )
 _INSERT_POSTINGS = insert(cast(Table, Posting.__table__))
 _INSERT_ENTRY = insert(cast(Table, Entry.__table__))
@@ -126,44 +145,228 @@ class Limits:
     amount_abs_max: int
 
 
+class _Books(BatchParticipant):
+    """The ledger's part of a transaction's WriteBatch: locked heads and balances, and
+    the entries written so far, indexed for the checks."""
+
+    def __init__(self, batch: WriteBatch) -> None:
+        self.batch = batch
+        self.heads: dict[uuid.UUID, BooksHead] = {}
+        self.balances: dict[uuid.UUID, AccountState] = {}
+        self.balance_seq: dict[uuid.UUID, int] = {}
+        self.dirty_heads: set[uuid.UUID] = set()
+        self.dirty_balances: set[uuid.UUID] = set()
+        self.floor_codes: dict[uuid.UUID, frozenset[str]] = {}
+        self.by_id: dict[uuid.UUID, EntryRecord] = {}
+        self.by_key: dict[tuple[uuid.UUID, str, str], EntryRecord] = {}
+        self.reversal_of: dict[uuid.UUID, uuid.UUID] = {}
+        self.resolution_of: dict[uuid.UUID, EntryRecord] = {}
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.dirty_heads or self.dirty_balances)
+
+    def flush(self, connection: Connection) -> None:
+        if self.dirty_balances:
+            connection.execute(
+                _UPDATE_BALANCE,
+                [
+                    {
+                        "b_account_id": account_id,
+                        "b_posted": self.balances[account_id].posted,
+                        "b_pending_debits": self.balances[account_id].pending_debits,
+                        "b_pending_credits": self.balances[account_id].pending_credits,
+                        "b_last_seq": self.balance_seq[account_id],
+                    }
+                    for account_id in sorted(self.dirty_balances)
+                ],
+            )
+            self.dirty_balances.clear()
+        if self.dirty_heads:
+            connection.execute(
+                _ADVANCE_BOOKS,
+                [
+                    {
+                        "b_village_id": village_id,
+                        "b_last_seq": self.heads[village_id].last_seq,
+                        "b_last_hash": self.heads[village_id].last_hash,
+                    }
+                    for village_id in sorted(self.dirty_heads)
+                ],
+            )
+            self.dirty_heads.clear()
+
+    # Every change below is registered with the batch, so that a booking refused after
+    # it began (or a unit of a group that failed) can be taken back.
+
+    def set_head(self, head: BooksHead, *, dirty: bool) -> None:
+        village_id = head.village_id
+        old = self.heads.get(village_id)
+        was_dirty = village_id in self.dirty_heads
+        self.heads[village_id] = head
+        if dirty:
+            self.dirty_heads.add(village_id)
+
+        def restore() -> None:
+            if old is None:
+                self.heads.pop(village_id, None)
+            else:
+                self.heads[village_id] = old
+            if not was_dirty:
+                self.dirty_heads.discard(village_id)
+
+        self.batch.remember(restore)
+
+    def set_balance(self, state: AccountState, seq: int | None) -> None:
+        account_id = state.id
+        old = self.balances.get(account_id)
+        old_seq = self.balance_seq.get(account_id)
+        was_dirty = account_id in self.dirty_balances
+        self.balances[account_id] = state
+        if seq is not None:
+            self.balance_seq[account_id] = seq
+            self.dirty_balances.add(account_id)
+
+        def restore() -> None:
+            if old is None:
+                self.balances.pop(account_id, None)
+            else:
+                self.balances[account_id] = old
+            if old_seq is None:
+                self.balance_seq.pop(account_id, None)
+            else:
+                self.balance_seq[account_id] = old_seq
+            if not was_dirty:
+                self.dirty_balances.discard(account_id)
+
+        self.batch.remember(restore)
+
+    def index(self, entry: EntryRecord) -> None:
+        key = (
+            (entry.village_id, entry.actor, entry.idempotency_key)
+            if entry.idempotency_key is not None
+            else None
+        )
+        self.by_id[entry.id] = entry
+        if key is not None:
+            self.by_key[key] = entry
+        if entry.reverses_entry_id is not None:
+            self.reversal_of[entry.reverses_entry_id] = entry.id
+        if entry.pending_entry_id is not None:
+            self.resolution_of[entry.pending_entry_id] = entry
+
+        def restore() -> None:
+            self.by_id.pop(entry.id, None)
+            if key is not None:
+                self.by_key.pop(key, None)
+            if entry.reverses_entry_id is not None:
+                self.reversal_of.pop(entry.reverses_entry_id, None)
+            if entry.pending_entry_id is not None:
+                self.resolution_of.pop(entry.pending_entry_id, None)
+
+        self.batch.remember(restore)
+
+
+def _state(session: Session) -> _Books:
+    batch = write_batch(session)
+    books: _Books = batch.participant("ledger", lambda: _Books(batch))
+    return books
+
+
+# --- what this transaction wrote, for the service's checks ---------------------------------
+
+
+def _written(session: Session) -> _Books | None:
+    """The ledger's batch state if this transaction has written (no batch is made)."""
+    batch = current_batch(session)
+    if batch is None:
+        return None
+    books: _Books | None = batch.participant_if_any("ledger")
+    return books
+
+
+def written_entry(session: Session, entry_id: uuid.UUID) -> EntryRecord | None:
+    books = _written(session)
+    return books.by_id.get(entry_id) if books else None
+
+
+def written_by_key(
+    session: Session, village_id: uuid.UUID, actor: str, key: str
+) -> EntryRecord | None:
+    books = _written(session)
+    return books.by_key.get((village_id, actor, key)) if books else None
+
+
+def written_reversal_of(session: Session, entry_id: uuid.UUID) -> uuid.UUID | None:
+    books = _written(session)
+    return books.reversal_of.get(entry_id) if books else None
+
+
+def written_resolution_of(session: Session, pending_id: uuid.UUID) -> EntryRecord | None:
+    books = _written(session)
+    return books.resolution_of.get(pending_id) if books else None
+
+
+# --- booking ------------------------------------------------------------------------------
+
+
 def lock_books(session: Session, village_id: uuid.UUID) -> BooksHead:
+    """Lock the village's books for the rest of the transaction; its head as of now.
+
+    Locking again in the same transaction reads nothing: the head is the one this
+    transaction keeps in memory.
+    """
+    books = _state(session)
+    head = books.heads.get(village_id)
+    if head is not None:
+        return head
     row = session.connection().execute(_LOCK_BOOKS, {"village_id": village_id}).one_or_none()
     if row is None:
         raise NotFound("village", village_id)
-    return BooksHead(*row)
+    head = BooksHead(*row)
+    books.set_head(head, dirty=False)
+    return head
 
 
 def _lock_accounts(
-    session: Session, account_ids: Sequence[uuid.UUID]
+    session: Session, books: _Books, account_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, AccountState]:
-    rows = session.connection().execute(_LOCK_ACCOUNTS, {"account_ids": sorted(account_ids)}).all()
-    return {
-        row[0]: AccountState(
-            id=row[0],
-            village_id=row[1],
-            asset=Asset(row[2]),
-            balance_floor=row[3],
-            posted=row[4],
-            pending_debits=row[5],
-            pending_credits=row[6],
-            member_deactivated_on=row[7],
-        )
-        for row in rows
-    }
+    found = {i: books.balances[i] for i in account_ids if i in books.balances}
+    missing = sorted(set(account_ids) - found.keys())
+    if missing:
+        rows = session.connection().execute(_LOCK_ACCOUNTS, {"account_ids": missing}).all()
+        for row in rows:
+            state = AccountState(
+                id=row[0],
+                village_id=row[1],
+                asset=Asset(row[2]),
+                balance_floor=row[3],
+                posted=row[4],
+                pending_debits=row[5],
+                pending_credits=row[6],
+                member_deactivated_on=row[7],
+            )
+            books.set_balance(state, None)
+            found[state.id] = state
+    return found
 
 
-def _floor_override_allowed(session: Session, draft: EntryDraft) -> bool:
+def _floor_override_allowed(session: Session, books: _Books, draft: EntryDraft) -> bool:
     if draft.code == CODE_REVERSAL:
         return True
-    codes = session.execute(
-        select(Village.allow_below_floor_codes).where(Village.id == draft.village_id)
-    ).scalar_one()
-    return draft.code in (codes or [])
+    codes = books.floor_codes.get(draft.village_id)
+    if codes is None:
+        value = (
+            session.connection()
+            .execute(_FLOOR_CODES, {"village_id": draft.village_id})
+            .scalar_one()
+        )
+        codes = books.floor_codes[draft.village_id] = frozenset(value or ())
+    return draft.code in codes
 
 
 def write(
     session: Session,
-    head: BooksHead,
     draft: EntryDraft,
     *,
     now: datetime,
@@ -172,12 +375,13 @@ def write(
 ) -> EntryRecord:
     """Check the draft against the locked balances and book it.
 
-    `head` must come from lock_books() in this same database transaction, and is used
-    up: a second booking in the transaction locks the books again for the new head.
+    Locks the village's books (if this transaction has not yet) and the draft's accounts.
     `local_date_of` turns an instant into the village's calendar date.
     """
     check_shape(draft.lines, postings_max=limits.postings_max, amount_abs_max=limits.amount_abs_max)
-    states = _lock_accounts(session, [line.account_id for line in draft.lines])
+    head = lock_books(session, draft.village_id)
+    books = _state(session)
+    states = _lock_accounts(session, books, [line.account_id for line in draft.lines])
     for line in draft.lines:
         state = states.get(line.account_id)
         if state is None:
@@ -204,7 +408,7 @@ def write(
                     deactivated_on=state.member_deactivated_on.isoformat(),
                 )
 
-    if draft.allow_below_floor and not _floor_override_allowed(session, draft):
+    if draft.allow_below_floor and not _floor_override_allowed(session, books, draft):
         raise errors.FloorOverrideNotAllowed(
             f"entries with code {draft.code!r} may not pass a balance floor in this village",
             entry_code=draft.code,
@@ -215,7 +419,7 @@ def write(
 
     seq = head.last_seq + 1
     postings = []
-    balance_rows = []
+    after: list[AccountState] = []
     for position, line in enumerate(draft.lines):
         state = states[line.account_id]
         delta = delta_of(line)
@@ -230,14 +434,13 @@ def write(
                 balance_after=posted_after,
             )
         )
-        balance_rows.append(
-            {
-                "b_account_id": line.account_id,
-                "b_posted": posted_after,
-                "b_pending_debits": state.pending_debits + delta.pending_debits,
-                "b_pending_credits": state.pending_credits + delta.pending_credits,
-                "b_last_seq": seq,
-            }
+        after.append(
+            replace(
+                state,
+                posted=posted_after,
+                pending_debits=state.pending_debits + delta.pending_debits,
+                pending_credits=state.pending_credits + delta.pending_credits,
+            )
         )
     unhashed = EntryRecord(
         id=new_id(),
@@ -261,11 +464,12 @@ def write(
     )
     entry = replace(unhashed, hash=entry_hash(unhashed))
 
-    # Postings first: the entry's insert trigger checks that they are complete and balanced.
-    connection = session.connection()
-    connection.execute(
-        _INSERT_POSTINGS,
-        [
+    # Postings go before their entry: the entry's insert trigger checks that they are
+    # complete and balanced (the batch writes each statement's rows in this order).
+    batch = books.batch
+    for p in entry.postings:
+        batch.defer(
+            _INSERT_POSTINGS,
             {
                 "entry_id": entry.id,
                 "position": p.position,
@@ -278,11 +482,9 @@ def write(
                 "effect": p.effect,
                 "occurred_at": occurred_at,
                 "balance_after": p.balance_after,
-            }
-            for p in entry.postings
-        ],
-    )
-    connection.execute(
+            },
+        )
+    batch.defer(
         _INSERT_ENTRY,
         {
             "id": entry.id,
@@ -305,11 +507,10 @@ def write(
             "hash": entry.hash,
         },
     )
-    connection.execute(_UPDATE_BALANCE, balance_rows)
-    connection.execute(
-        _ADVANCE_BOOKS,
-        {"b_village_id": head.village_id, "b_last_seq": seq, "b_last_hash": entry.hash},
-    )
+    for state in after:
+        books.set_balance(state, seq)
+    books.set_head(replace(head, last_seq=seq, last_hash=entry.hash), dirty=True)
+    books.index(entry)
     return entry
 
 

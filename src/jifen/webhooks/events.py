@@ -2,6 +2,7 @@
 
 An event row is written by the same database transaction as the change it reports, so a
 rolled-back booking leaves no event behind and a committed one always has its events.
+The rows are deferred to the transaction's write batch and inserted with the entries.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from jifen.db import write_batch
 from jifen.kit.canonical import format_instant
 from jifen.kit.ids import new_id
 from jifen.ledger.chain import EntryRecord
@@ -67,7 +69,7 @@ def emit(
     """Add one event to the outbox, in the caller's transaction. `data` must be plain
     JSON; the event's id, type and village are added to it."""
     event_id = new_id()
-    session.connection().execute(
+    write_batch(session).defer(
         _INSERT_EVENT,
         _row(
             event_id, event_type, township_id, village_id, member_id, household_id, dict(data), now
@@ -138,7 +140,9 @@ def emit_for_entry(session: Session, entry: EntryRecord) -> list[uuid.UUID]:
             )
         )
     if rows:
-        session.connection().execute(_INSERT_EVENT, rows)
+        batch = write_batch(session)
+        for row in rows:
+            batch.defer(_INSERT_EVENT, row)
     return [row["id"] for row in rows]
 
 

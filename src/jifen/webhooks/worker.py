@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL_SECONDS = 1.0
 # After an unexpected error (the database is away, say) the loop waits this long.
 ERROR_PAUSE_SECONDS = 5.0
+# After a round that found work but less than a full batch, the loop waits this long:
+# under a steady stream of bookings the events gather into batches, and the worker's
+# short write transactions stay out of the way of the bookings' group commits.
+BUSY_PAUSE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,11 @@ class RunCounts:
     @property
     def is_idle(self) -> bool:
         return self.events_dispatched == 0 and self.sent == 0
+
+    @property
+    def is_full(self) -> bool:
+        """A batch was full: more is waiting, go on at once."""
+        return self.events_dispatched >= delivery.DISPATCH_BATCH or self.sent >= delivery.SEND_BATCH
 
 
 class DeliveryWorker:
@@ -75,7 +84,8 @@ class DeliveryWorker:
     def run_forever(
         self, stop_event: threading.Event, poll_interval: float = POLL_INTERVAL_SECONDS
     ) -> None:
-        """Run until `stop_event` is set; sleep only when there was nothing to do."""
+        """Run until `stop_event` is set; sleep when there was nothing to do, and a little
+        when there was less than a batch."""
         while not stop_event.is_set():
             try:
                 counts = self.run_once()
@@ -85,6 +95,8 @@ class DeliveryWorker:
                 continue
             if counts.is_idle:
                 stop_event.wait(poll_interval)
+            elif not counts.is_full:
+                stop_event.wait(min(poll_interval, BUSY_PAUSE_SECONDS))
 
     def start_in_thread(self, poll_interval: float = POLL_INTERVAL_SECONDS) -> threading.Thread:
         if self._thread is not None and self._thread.is_alive():
