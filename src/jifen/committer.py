@@ -44,18 +44,13 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from jifen.db import Database, DatabaseUnavailable, write_batch
+from jifen.db import Database, DatabaseUnavailable, RunAgainLater, write_batch
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 # Redos of one group before its remaining units run one per transaction.
 REDOS_MAX = 4
-
-
-class RunAgainLater(Exception):
-    """Raised by a unit that cannot go on in this group without risking a lock cycle
-    (it wrote nothing): the committer runs it first in the next group."""
 
 
 @dataclass(eq=False)
@@ -105,7 +100,9 @@ class Committer:
 
     # --- submitting ------------------------------------------------------------------------
 
-    def _submit(self, unit: _Unit) -> None:
+    def _submit(self, *units: _Unit) -> None:
+        """Queue the units together: they run in this order, in as few groups as the
+        group limit allows."""
         with self._cond:
             if self._stopping:
                 raise DatabaseUnavailable("the service is shutting down")
@@ -114,7 +111,7 @@ class Committer:
                     target=self._run, name="jifen-committer", daemon=True
                 )
                 self._thread.start()
-            self._queue.append(unit)
+            self._queue.extend(units)
             self._cond.notify()
 
     def _cancel(self, unit: _Unit) -> bool:
@@ -135,19 +132,29 @@ class Committer:
             future=loop.create_future(),
         )
         self._submit(unit)
+        return await self._outcome(unit)
+
+    async def run_all(self, works: list[Callable[[Session], T]]) -> list[T | BaseException]:
+        """Run the works one after another, together (in one group, as far as the group
+        limit allows); each one's result, or what it raised."""
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.wait_timeout_seconds
+        units = [_Unit(work, deadline, loop=loop, future=loop.create_future()) for work in works]
+        self._submit(*units)
+        return await asyncio.gather(*(self._outcome(u) for u in units), return_exceptions=True)
+
+    async def _outcome(self, unit: _Unit) -> Any:
         try:
-            result: T = await asyncio.wait_for(
-                asyncio.shield(unit.future), self.wait_timeout_seconds
+            return await asyncio.wait_for(
+                asyncio.shield(unit.future), max(unit.deadline - time.monotonic(), 0)
             )
-            return result
         except TimeoutError:
             if self._cancel(unit):
                 self.stats.expired += 1
                 raise self._expired() from None
         # It started: its group ends within the watchdog's deadline.
         try:
-            started: T = await asyncio.wait_for(unit.future, self._group_bound())
-            return started
+            return await asyncio.wait_for(unit.future, self._group_bound())
         except TimeoutError:
             raise DatabaseUnavailable(
                 "the write did not finish in time; its outcome is unknown",
@@ -162,16 +169,31 @@ class Committer:
             future=concurrent.futures.Future(),
         )
         self._submit(unit)
+        result: T = self._outcome_sync(unit)
+        return result
+
+    def run_all_sync(self, works: list[Callable[[Session], T]]) -> list[T | BaseException]:
+        """`run_all` for callers outside the event loop."""
+        deadline = time.monotonic() + self.wait_timeout_seconds
+        units = [_Unit(work, deadline, future=concurrent.futures.Future()) for work in works]
+        self._submit(*units)
+        outcomes: list[T | BaseException] = []
+        for unit in units:
+            try:
+                outcomes.append(self._outcome_sync(unit))
+            except Exception as exc:  # each unit's own refusal, in its place
+                outcomes.append(exc)
+        return outcomes
+
+    def _outcome_sync(self, unit: _Unit) -> Any:
         try:
-            result: T = unit.future.result(self.wait_timeout_seconds)
-            return result
+            return unit.future.result(max(unit.deadline - time.monotonic(), 0))
         except concurrent.futures.TimeoutError:
             if self._cancel(unit):
                 self.stats.expired += 1
                 raise self._expired() from None
         try:
-            started: T = unit.future.result(self._group_bound())
-            return started
+            return unit.future.result(self._group_bound())
         except concurrent.futures.TimeoutError:
             raise DatabaseUnavailable(
                 "the write did not finish in time; its outcome is unknown", outcome="unknown"

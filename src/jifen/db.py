@@ -57,6 +57,11 @@ class DatabaseUnavailable(Exception):
         self.outcome = outcome
 
 
+class RunAgainLater(Exception):
+    """Raised by group-committed work that cannot go on in this group without risking a
+    lock cycle (and wrote nothing): the committer runs it first in the next group."""
+
+
 # --- deferred writes ----------------------------------------------------------------------
 
 

@@ -102,7 +102,7 @@ MEMBER_WRITES = {
     "leave_household",
     "deactivate_member",
 }
-AWARDING = {"create_entry", "post_entry", "void_entry"}
+AWARDING = {"create_entry", "create_entry_batch", "post_entry", "void_entry"}
 ACCESS_ADMIN = {
     "create_user",
     "list_users",
@@ -134,6 +134,7 @@ CHARTER_WORK = {
     "create_charter_version",
     "publish_charter_version",
     "create_record",
+    "create_record_batch",
     "review_record",
     "create_project",
     "create_activity",
@@ -544,6 +545,18 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
                 {"account_id": ids["account_id"], "amount": 1},
             ],
         },
+        "create_entry_batch": lambda: {
+            "items": [
+                {
+                    "idempotency_key": u,
+                    "code": "labor_award",
+                    "postings": [
+                        {"account_id": ids["issuance_id"], "amount": -1},
+                        {"account_id": ids["account_id"], "amount": 1},
+                    ],
+                }
+            ]
+        },
         "create_user": lambda: {"village_id": ids["village_id"], "name": "新用户"},
         "create_role": lambda: {
             "township_id": ids["township_id"],
@@ -576,6 +589,17 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
             "member_id": ids["member_id"],
             "occurred_at": _YESTERDAY.isoformat(),
         },
+        "create_record_batch": lambda: {
+            "items": [
+                {
+                    "idempotency_key": u,
+                    "rule_id": "matrix_labor",
+                    "member_id": ids["member_id"],
+                    "occurred_at": _YESTERDAY.isoformat(),
+                    "occurrence": u,
+                }
+            ]
+        },
         "review_record": lambda: {"decision": "approve"},
         "what_if_score": lambda: {"rule_id": "matrix_labor", "quantity": "1"},
         "create_project": lambda: {"code": u, "name": "矩阵项目"},
@@ -600,6 +624,10 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
 def _is_denied(response: Any) -> bool:
     if response.status_code in (403, 404):
         return True
+    is_json = response.headers.get("content-type", "").startswith("application/json")
+    if response.status_code == 200 and is_json and "atomic" in (body := response.json()):
+        # A batch answers 200 and refuses item by item.
+        return all(item["status"] in (403, 404) for item in body["items"])
     if response.status_code == 422:
         return bool(response.json().get("code") == "credential_rejected")
     return False

@@ -496,3 +496,54 @@ def test_a_version_whose_rule_type_is_no_longer_installed_is_refused_clearly(
     body = assert_problem_5xx(answer)
     assert body["code"] == "charter_unavailable"
     assert body["errors"][0]["field"] == "rules[0].type"
+
+
+def test_an_inspection_round_is_recorded_in_one_batch_under_the_charter(
+    client: TestClient, db: Database
+) -> None:
+    """A sheet of records: each goes through the charter as a single record would — caps
+    count the items before it, a duplicate is refused, a deduction needs its photo."""
+    village, household_id, member_id = _village(client)
+    clerk = {"Authorization": f"Bearer {_key(db, village, 'village_clerk')}"}
+    _group_leader_role(client, village)
+    _publish(client, village["id"])
+    yesterday = local_noon(client, local_today(client) - timedelta(days=1))
+    labor = {"rule_id": "labor_hour", "member_id": member_id, "occurred_at": yesterday}
+    items = [
+        {**labor, "idempotency_key": "row-1", "quantity": "5", "occurrence": "morning"},
+        # The day cap is 16 points: 10 already, so this one is cut to 6.
+        {**labor, "idempotency_key": "row-2", "quantity": "5", "occurrence": "afternoon"},
+        {**labor, "idempotency_key": "row-3", "quantity": "1", "occurrence": "morning"},
+        {
+            "idempotency_key": "row-4",
+            "rule_id": "lane_rubbish",
+            "member_id": member_id,
+            "occurred_at": yesterday,
+        },
+        {
+            "idempotency_key": "row-5",
+            "rule_id": "lane_rubbish",
+            "member_id": member_id,
+            "occurred_at": yesterday,
+            "evidence": [{"kind": "photo", "ref": "https://files.example.cn/p/1.jpg"}],
+        },
+    ]
+    url = f"/v1/villages/{village['id']}/record-batches"
+    body = ok(client.post(url, json={"items": items}, headers=clerk))
+    statuses = [(i["status"], (i["problem"] or {}).get("code")) for i in body["items"]]
+    assert statuses == [
+        (201, None),
+        (201, None),
+        (409, "duplicate_record"),
+        (422, "evidence_missing"),
+        (201, None),
+    ]
+    first, second, _, _, deduction = (i["result"] for i in body["items"])
+    assert (first["points"], first["cap"]) == (10, None)
+    assert second["points"] == 6 and second["cap"] is not None
+    assert deduction["points"] == -5
+    assert _balance(client, household_id=household_id) == {"main": 10 + 6 - 5, "merit": 16}
+    # The sheet sent again books nothing twice.
+    again = ok(client.post(url, json={"items": items}, headers=clerk))
+    assert [i["replayed"] for i in again["items"]] == [True, True, False, False, True]
+    assert _balance(client, household_id=household_id) == {"main": 11, "merit": 16}

@@ -805,6 +805,85 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(
         village=st.sampled_from(VILLAGES),
+        drafts=st.lists(
+            st.tuples(
+                st.sampled_from(("issuance", *OWNER_ROLES)),
+                st.sampled_from(OWNER_ROLES + SINK_ROLES),
+                small_amounts,
+                st.booleans(),
+            ),
+            min_size=2,
+            max_size=6,
+        ),
+    )
+    def group(self, village: str, drafts: list[tuple[str, str, int, bool]]) -> None:
+        """Bookings committed together by the group committer, in one transaction, with
+        refusals in the middle: each refused one refuses only itself and leaves nothing;
+        the others are booked in the order they came, as if one after another."""
+        model = self.villages[village]
+        plans: list[tuple[list[tuple[AccountModel, int]], bool, Refusal | None]] = []
+        provisional: list[EntryModel] = []
+        for source, payee, amount, is_pending in drafts:
+            if payee == source:
+                payee = "expiry"
+            lines = [
+                (self.account(village, source), -amount),
+                (self.account(village, payee), amount),
+            ]
+            refusal = self.predict_booking(model, lines, "group_booking", False)
+            plans.append((lines, is_pending, refusal))
+            if refusal is None:
+                # Later drafts of the group see this one's amounts.
+                entry = EntryModel(
+                    id=uuid.uuid4(),
+                    seq=len(model.entries) + 1,
+                    kind=PENDING if is_pending else BOOKING,
+                    code="group_booking",
+                    lines=tuple((a.id, n) for a, n in lines),
+                )
+                model.add(entry)
+                provisional.append(entry)
+        for entry in provisional:
+            model.entries.remove(entry)
+            del model.by_id[entry.id]
+
+        def booking(
+            lines: list[tuple[AccountModel, int]], is_pending: bool
+        ) -> Callable[[Session], ledger.EntryView]:
+            return lambda s: ledger.book(
+                s,
+                village_id=model.id,
+                code="group_booking",
+                postings=[ledger.PostingInput(a.id, n) for a, n in lines],
+                actor="stateful",
+                clock=self.clock(),
+                is_pending=is_pending,
+            )
+
+        committer = self.db.committer
+        groups_before = committer.stats.groups
+        outcomes = committer.run_all_sync([booking(lines, pending) for lines, pending, _ in plans])
+        # Queued together, they went in one transaction.
+        assert committer.stats.groups == groups_before + 1
+        event(f"group of {len(plans)}, {sum(1 for *_, r in plans if r)} refused")
+        for (lines, is_pending, refusal), outcome in zip(plans, outcomes, strict=True):
+            if refusal is not None:
+                assert type(outcome) is refusal.problem, (refusal, outcome)
+                assert isinstance(outcome, Problem)
+                for key, value in refusal.extra.items():
+                    assert outcome.extra.get(key) == value, (key, outcome.extra, refusal.extra)
+                continue
+            assert isinstance(outcome, ledger.EntryView), outcome
+            self.record(
+                model,
+                outcome,
+                kind=PENDING if is_pending else BOOKING,
+                code="group_booking",
+                lines=[(a.id, n) for a, n in lines],
+            )
+
+    @rule(
+        village=st.sampled_from(VILLAGES),
         flaw=st.sampled_from(
             ("unbalanced", "unbalanced_across_assets", "other_village", "duplicate", "zero")
         ),

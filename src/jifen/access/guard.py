@@ -144,6 +144,9 @@ class Access:
     # A write that runs in a transaction of its own rather than in a group commit (slow
     # work — password hashing, replays — that would hold up every other write).
     direct: bool = False
+    # The endpoint answers a BatchPlan (jifen.api.batches): its items run as units of
+    # the group committer, each with its own idempotency key and result.
+    batch: bool = False
 
     @property
     def checked_by_endpoint(self) -> bool:
@@ -164,6 +167,7 @@ def requires(
     in_request: str | None = None,
     shows_secret: bool = False,
     direct: bool = False,
+    batch: bool = False,
 ) -> Callable[[_E], _E]:
     access = Access(
         permission,
@@ -176,6 +180,7 @@ def requires(
         in_request=in_request,
         shows_secret=shows_secret,
         direct=direct,
+        batch=batch,
     )
 
     def mark(endpoint: _E) -> _E:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from sqlalchemy import Table, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -39,8 +40,8 @@ from jifen.access import guard
 from jifen.access.errors import Forbidden, RateLimited, Unauthenticated
 from jifen.access.guard import Access, Caller, Scope
 from jifen.access.ratelimit import RateLimiter
-from jifen.api import idempotency
-from jifen.db import Database, write_batch
+from jifen.api import batches, idempotency
+from jifen.db import Database, DatabaseUnavailable, write_batch
 from jifen.kit.clock import local_date, utc_now
 from jifen.kit.ids import new_id
 from jifen.models import AuditEvent
@@ -49,8 +50,12 @@ from jifen.problems import (
     InternalError,
     NotFound,
     Problem,
+    ServiceUnavailable,
+    ValidationFailed,
     problem_responses,
 )
+
+log = logging.getLogger(__name__)
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _INSERT_AUDIT = insert(cast(Table, AuditEvent.__table__))
@@ -108,7 +113,12 @@ class UnitOfWorkRoute(APIRoute):
         self._is_write = bool(methods & _WRITE_METHODS)
         self._grouped = self._is_write and not access.direct
         _document(access, kwargs)
-        wrapped = self._grouped_unit(endpoint) if self._grouped else self._in_thread(endpoint)
+        if access.batch:
+            wrapped = self._batch_units(endpoint)
+        elif self._grouped:
+            wrapped = self._grouped_unit(endpoint)
+        else:
+            wrapped = self._in_thread(endpoint)
         super().__init__(path, wrapped, **kwargs)
 
     @functools.cached_property
@@ -159,6 +169,122 @@ class UnitOfWorkRoute(APIRoute):
             return await state.db.committer.run(work)
 
         return submit
+
+    def _batch_units(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(endpoint)
+        async def submit(*args: Any, **kwargs: Any) -> Response:
+            state = _current.get()
+            if state.keyed is not None:
+                raise ValidationFailed(
+                    f"a batch takes no {idempotency.HEADER} header: each item has its own "
+                    "idempotency_key",
+                    errors=[
+                        {
+                            "location": ["header", idempotency.HEADER],
+                            "message": "not accepted on a batch",
+                            "type": "value_error",
+                        }
+                    ],
+                )
+            # The endpoint only parses: it reads and writes nothing.
+            plan: batches.BatchPlan = endpoint(*args, **kwargs)
+            committer = state.db.committer
+            outcomes: list[batches.ItemOutcome]
+            if plan.atomic:
+                outcomes = await committer.run(functools.partial(self._all_items, state, plan))
+            else:
+                done = await committer.run_all(
+                    [
+                        functools.partial(self._batch_item, state, index, item)
+                        for index, item in enumerate(plan.items)
+                    ]
+                )
+                outcomes = [
+                    await self._refused_item(state, index, item, outcome)
+                    if isinstance(outcome, BaseException)
+                    else outcome
+                    for index, (item, outcome) in enumerate(zip(plan.items, done, strict=True))
+                ]
+            return Response(batches.answer(plan, outcomes), media_type="application/json")
+
+        return submit
+
+    def _batch_item(
+        self, state: _Request, index: int, item: batches.BatchItem, session: Session
+    ) -> batches.ItemOutcome:
+        """One item of a batch, in the committer: as a request of its own would be."""
+        principal = state.caller.actor if state.caller else "anonymous"
+        stored = idempotency.lookup(
+            session, principal=principal, key=item.key, fingerprint=item.fingerprint
+        )
+        if stored is not None:
+            return batches.ItemOutcome(stored.status_code, replayed=True, body=stored.body)
+        result = item.work(session)
+        body = result.__pydantic_serializer__.to_json(result, by_alias=True)
+        status_code = 201
+        idempotency.store(
+            session,
+            principal=principal,
+            key=item.key,
+            method=state.method,
+            path=f"{state.path}#item",
+            fingerprint=item.fingerprint,
+            status_code=status_code,
+            body=body,
+            now=utc_now(),
+        )
+        if state.caller is not None:
+            _audit(session, state, self.name, status_code, result, index=index)
+        return batches.ItemOutcome(status_code, body=body)
+
+    def _all_items(
+        self, state: _Request, plan: batches.BatchPlan, session: Session
+    ) -> list[batches.ItemOutcome]:
+        outcomes = []
+        for index, item in enumerate(plan.items):
+            try:
+                outcomes.append(self._batch_item(state, index, item, session))
+            except Problem as refusal:
+                raise batches.BatchRefused(
+                    f"item {index} ({item.key!r}) was refused: {refusal.detail}",
+                    index=index,
+                    idempotency_key=item.key,
+                    problem=refusal.body(instance=f"{state.path}#items/{index}"),
+                ) from refusal
+        return outcomes
+
+    async def _refused_item(
+        self, state: _Request, index: int, item: batches.BatchItem, error: BaseException
+    ) -> batches.ItemOutcome:
+        """What to say of an item whose unit raised."""
+        instance = f"{state.path}#items/{index}"
+        if isinstance(error, IntegrityError):
+            # Another request with this key committed first: answer as it did.
+            principal = state.caller.actor if state.caller else "anonymous"
+            stored = await _stored_answer(
+                state.db, _Keyed(principal, item.key, item.fingerprint, state.method, "")
+            )
+            if stored is not None:
+                return batches.ItemOutcome(stored.status_code, replayed=True, body=stored.body)
+        problem: Problem
+        if isinstance(error, Problem):
+            problem = error
+        elif isinstance(error, DatabaseUnavailable):
+            problem = ServiceUnavailable(
+                error.detail,
+                retry_after_seconds=state.db.settings.retry_after_seconds,
+                outcome=error.outcome,
+            )
+        elif isinstance(error, OperationalError):
+            problem = ServiceUnavailable(
+                "the database did not answer in time",
+                retry_after_seconds=state.db.settings.retry_after_seconds,
+                outcome="not_written",
+            )
+        else:
+            log.error("batch item %s failed", instance, exc_info=error)
+            problem = InternalError("An unexpected error occurred; this item was not written.")
+        return batches.ItemOutcome(problem.status, problem=problem.body(instance=instance))
 
     def _in_thread(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
         is_write = self._is_write
@@ -310,7 +436,15 @@ def _admit(
     return caller, scope
 
 
-def _audit(session: Session, state: _Request, action: str, status_code: int, result: Any) -> None:
+def _audit(
+    session: Session,
+    state: _Request,
+    action: str,
+    status_code: int,
+    result: Any,
+    *,
+    index: int | None = None,
+) -> None:
     caller = state.caller
     assert caller is not None
     scope = caller.scope or state.scope
@@ -320,6 +454,8 @@ def _audit(session: Session, state: _Request, action: str, status_code: int, res
     created = getattr(result, "id", None)
     if created is not None:
         target["result_id"] = str(created)
+    if index is not None:
+        target["batch_index"] = index
     write_batch(session).defer(
         _INSERT_AUDIT,
         {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, status
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Session
 from jifen.access import guard
 from jifen.access.guard import Caller, requires
 from jifen.access.permissions import Permission
+from jifen.api import batches
+from jifen.api.batches import BatchRead
 from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep
 from jifen.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from jifen.api.routing import UnitOfWorkRoute
@@ -23,6 +26,8 @@ from jifen.ledger.schemas import (
     AccountCreate,
     AccountRead,
     BalanceRead,
+    EntryBatchCreate,
+    EntryBatchItem,
     EntryCreate,
     EntryRead,
     PostedBalanceRead,
@@ -233,15 +238,26 @@ def create_entry(
     clock: ClockDep,
     idempotency_key: IdempotencyKey = None,
 ) -> EntryRead:
+    return _book(session, caller, clock, body.village_id, body, idempotency_key)
+
+
+def _book(
+    session: Session,
+    caller: Caller,
+    clock: service.Clock,
+    village_id: uuid.UUID,
+    body: EntryCreate | EntryBatchItem,
+    idempotency_key: str | None,
+) -> EntryRead:
     # What the entry needs depends on the accounts it moves (see ledger.access).
     legs = ledger_access.legs_of_request(session, [(p.account_id, p.amount) for p in body.postings])
     for permission in sorted(ledger_access.booking_permissions(legs)):
-        guard.require(session, caller, permission, "village_id", body.village_id)
+        guard.require(session, caller, permission, "village_id", village_id)
     # UnitOfWorkRoute answers a retry from its stored response; the key is also kept on the
     # entry, so the entry itself can never be booked twice by the same actor.
     view = service.book(
         session,
-        village_id=body.village_id,
+        village_id=village_id,
         code=body.code,
         postings=[service.PostingInput(p.account_id, p.amount) for p in body.postings],
         actor=caller.actor,
@@ -254,6 +270,49 @@ def create_entry(
         idempotency_key=idempotency_key,
     )
     return EntryRead.of(view)
+
+
+@router.post(
+    "/villages/{village_id}/entry-batches",
+    response_model=BatchRead[EntryRead],
+    tags=["entries"],
+    summary="Book up to 1,000 entries in one request",
+    description="For clerks' apps and imports. Each item is an entry as `POST /v1/entries` "
+    "takes it, in this village, with an `idempotency_key` of its own. With `atomic` false "
+    "(the default) each item is booked or refused on its own and the answer lists every "
+    "item's outcome in order (`status`, `result` or `problem`); a retried batch answers the "
+    "items booked before as they were answered then (`replayed`). With `atomic` true the "
+    "first refused item refuses the whole batch (422 `batch_refused`) and nothing is "
+    "booked. Each item needs what its own booking would: points:award, points:redeem or "
+    "funds:write.",
+    responses=problem_responses(NotFound, batches.BatchRefused),
+)
+@requires(
+    None,
+    on="village_id",
+    in_request="each item's accounts decide: points:award, points:redeem, funds:write",
+    batch=True,
+)
+def create_entry_batch(
+    village_id: uuid.UUID,
+    body: EntryBatchCreate,
+    caller: CallerDep,
+    clock: ClockDep,
+) -> batches.BatchPlan:
+    path = f"/v1/villages/{village_id}/entry-batches"
+
+    def booking(item: EntryBatchItem) -> Callable[[Session], EntryRead]:
+        return lambda session: _book(session, caller, clock, village_id, item, item.idempotency_key)
+
+    return batches.BatchPlan(
+        [
+            batches.BatchItem(
+                item.idempotency_key, batches.item_fingerprint(path, item), booking(item)
+            )
+            for item in body.items
+        ],
+        atomic=body.atomic,
+    )
 
 
 @router.get(

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict, Field, StrictInt
+from pydantic import ConfigDict, Field, StrictInt, model_validator
 
+from jifen.api.batches import BATCH_ITEMS_MAX, ITEM_KEY_PATTERN, BatchCreate, check_keys_once
 from jifen.kit.schemas import Details, InputSchema, Instant, Schema
 from jifen.ledger import service
 from jifen.ledger.policy import AccountKind, Asset, Effect
@@ -106,8 +107,7 @@ class PostingCreate(InputSchema):
     )
 
 
-class EntryCreate(InputSchema):
-    village_id: uuid.UUID
+class _EntryFields(InputSchema):
     code: str = Field(
         min_length=2, max_length=64, description="Why the entry exists", examples=["labor_award"]
     )
@@ -130,6 +130,10 @@ class EntryCreate(InputSchema):
         "the village allows.",
     )
 
+
+class EntryCreate(_EntryFields):
+    village_id: uuid.UUID
+
     model_config = ConfigDict(
         from_attributes=True,
         extra="forbid",
@@ -148,6 +152,23 @@ class EntryCreate(InputSchema):
             ]
         },
     )
+
+
+class EntryBatchItem(_EntryFields):
+    """An entry of a batch, with the idempotency key that makes its retry safe."""
+
+    idempotency_key: str = Field(
+        pattern=ITEM_KEY_PATTERN, examples=["till-3-receipt-20261126-0042"]
+    )
+
+
+class EntryBatchCreate(BatchCreate):
+    items: list[EntryBatchItem] = Field(min_length=1, max_length=BATCH_ITEMS_MAX)
+
+    @model_validator(mode="after")
+    def _keys_once(self) -> EntryBatchCreate:
+        check_keys_once(item.idempotency_key for item in self.items)
+        return self
 
 
 class ReversalCreate(InputSchema):

@@ -28,7 +28,14 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from jifen.db import BATCH_AWARE, BatchParticipant, WriteBatch, current_batch, write_batch
+from jifen.db import (
+    BATCH_AWARE,
+    BatchParticipant,
+    RunAgainLater,
+    WriteBatch,
+    current_batch,
+    write_batch,
+)
 from jifen.kit.ids import new_id
 from jifen.ledger import errors
 from jifen.ledger.chain import EntryRecord, PostingRecord, entry_hash
@@ -68,6 +75,20 @@ _LOCK_BOOKS = (
     select(_books.c.village_id, _books.c.township_id, _books.c.last_seq, _books.c.last_hash)
     .where(_books.c.village_id == bindparam("village_id"))
     .with_for_update()
+    .execution_options(**BATCH_AWARE)
+)
+# In a group commit on PostgreSQL, the books of a second village are taken only if free:
+# a group never waits for a lock while it holds another village's (no lock cycles between
+# the committers of several processes); the booking runs first in the next group instead.
+_TRY_LOCK_BOOKS = (
+    select(_books.c.village_id, _books.c.township_id, _books.c.last_seq, _books.c.last_hash)
+    .where(_books.c.village_id == bindparam("village_id"))
+    .with_for_update(skip_locked=True)
+    .execution_options(**BATCH_AWARE)
+)
+_BOOKS_EXIST = (
+    select(_books.c.village_id)
+    .where(_books.c.village_id == bindparam("village_id"))
     .execution_options(**BATCH_AWARE)
 )
 _LOCK_ACCOUNTS = (
@@ -320,7 +341,14 @@ def lock_books(session: Session, village_id: uuid.UUID) -> BooksHead:
     head = books.heads.get(village_id)
     if head is not None:
         return head
-    row = session.connection().execute(_LOCK_BOOKS, {"village_id": village_id}).one_or_none()
+    connection = session.connection()
+    params = {"village_id": village_id}
+    if books.heads and books.batch.grouped and connection.dialect.name == "postgresql":
+        row = connection.execute(_TRY_LOCK_BOOKS, params).one_or_none()
+        if row is None and connection.execute(_BOOKS_EXIST, params).first() is not None:
+            raise RunAgainLater(f"the books of village {village_id} are busy")
+    else:
+        row = connection.execute(_LOCK_BOOKS, params).one_or_none()
     if row is None:
         raise NotFound("village", village_id)
     head = BooksHead(*row)

@@ -4,6 +4,7 @@ resident's own report through a client."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated
 
@@ -14,6 +15,8 @@ from jifen.access import guard
 from jifen.access import service as access
 from jifen.access.guard import Caller, requires
 from jifen.access.permissions import ClientScope, Permission
+from jifen.api import batches
+from jifen.api.batches import BatchRead
 from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep
 from jifen.api.routing import UnitOfWorkRoute
 from jifen.charters import errors as charter_errors
@@ -22,11 +25,14 @@ from jifen.kit.clock import as_utc
 from jifen.kit.schemas import PageRead
 from jifen.ledger import errors as ledger_errors
 from jifen.ledger.facts import village_township
+from jifen.ledger.service import Clock
 from jifen.models import Record
 from jifen.problems import IdempotencyKeyReused, InvalidCursor, NotFound, problem_responses
 from jifen.records import errors, service
 from jifen.records.schemas import (
     ClaimCreate,
+    RecordBatchCreate,
+    RecordBatchItem,
     RecordCreate,
     RecordRead,
     ReviewCreate,
@@ -95,6 +101,12 @@ def create_record(
     caller: CallerDep,
     clock: ClockDep,
 ) -> RecordRead:
+    return _record(session, caller, clock, village_id, body)
+
+
+def _record(
+    session: Session, caller: Caller, clock: Clock, village_id: uuid.UUID, body: RecordCreate
+) -> RecordRead:
     row = service.record(
         session,
         service.RecordRequest(
@@ -114,6 +126,43 @@ def create_record(
         clock=clock,
     )
     return _read(session, [row])[0]
+
+
+@router.post(
+    "/villages/{village_id}/record-batches",
+    response_model=BatchRead[RecordRead],
+    tags=["records"],
+    summary="Record up to 1,000 events in one request (an inspection round's sheet)",
+    description="Each item is a record as `POST /v1/villages/{id}/records` takes it, with "
+    "an `idempotency_key` of its own, and goes through the charter exactly as a single "
+    "record does (caps, duplicates, review). With `atomic` false (the default) each item "
+    "is recorded or refused on its own and the answer lists every item's outcome in order "
+    "(`status`, `result` or `problem`); a retried batch answers the items recorded before "
+    "as they were answered then (`replayed`). With `atomic` true the first refused item "
+    "refuses the whole batch (422 `batch_refused`) and nothing is recorded.",
+    responses=problem_responses(*_RECORDING_PROBLEMS, batches.BatchRefused),
+)
+@requires(Permission.RECORDS_CREATE, on="village_id", batch=True)
+def create_record_batch(
+    village_id: uuid.UUID,
+    body: RecordBatchCreate,
+    caller: CallerDep,
+    clock: ClockDep,
+) -> batches.BatchPlan:
+    path = f"/v1/villages/{village_id}/record-batches"
+
+    def recording(item: RecordBatchItem) -> Callable[[Session], RecordRead]:
+        return lambda session: _record(session, caller, clock, village_id, item)
+
+    return batches.BatchPlan(
+        [
+            batches.BatchItem(
+                item.idempotency_key, batches.item_fingerprint(path, item), recording(item)
+            )
+            for item in body.items
+        ],
+        atomic=body.atomic,
+    )
 
 
 @router.get(

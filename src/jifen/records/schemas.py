@@ -7,8 +7,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
+from jifen.api.batches import BATCH_ITEMS_MAX, ITEM_KEY_PATTERN, BatchCreate, check_keys_once
 from jifen.kit.schemas import InputSchema, Instant, Schema
 
 _RECORD_EXAMPLE: dict[str, Any] = {
@@ -62,6 +63,22 @@ class RecordCreate(_Recorded):
     )
     project_id: uuid.UUID | None = None
     place: str = Field(default="", max_length=200)
+
+
+class RecordBatchItem(RecordCreate):
+    """A record of a batch (an inspection round's sheet), with the idempotency key that
+    makes its retry safe."""
+
+    idempotency_key: str = Field(pattern=ITEM_KEY_PATTERN, examples=["round-2026-11-26-row-17"])
+
+
+class RecordBatchCreate(BatchCreate):
+    items: list[RecordBatchItem] = Field(min_length=1, max_length=BATCH_ITEMS_MAX)
+
+    @model_validator(mode="after")
+    def _keys_once(self) -> RecordBatchCreate:
+        check_keys_once(item.idempotency_key for item in self.items)
+        return self
 
 
 class ClaimCreate(_Recorded):
