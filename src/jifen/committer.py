@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from jifen.db import Database, DatabaseUnavailable, RunAgainLater, write_batch
+from jifen.db import Database, DatabaseUnavailable, RunAgainLater, pipelined, write_batch
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ REDOS_MAX = 4
 class _Unit:
     work: Callable[[Session], Any]
     deadline: float
+    # Announces what the work will read (WriteBatch.prefetch reads it for the group).
+    prepare: Callable[[Session], None] | None = None
     loop: asyncio.AbstractEventLoop | None = None
     future: Any = None
     started: bool = False
@@ -122,24 +124,35 @@ class Committer:
             unit.cancelled = True
             return True
 
-    async def run(self, work: Callable[[Session], T]) -> T:
-        """Run `work` in the next group; its result once the group has committed."""
+    async def run(
+        self, work: Callable[[Session], T], prepare: Callable[[Session], None] | None = None
+    ) -> T:
+        """Run `work` in the next group; its result once the group has committed.
+        `prepare(session)` may announce what it will read (see WriteBatch.prefetch)."""
         loop = asyncio.get_running_loop()
         unit = _Unit(
             work,
             time.monotonic() + self.wait_timeout_seconds,
+            prepare,
             loop=loop,
             future=loop.create_future(),
         )
         self._submit(unit)
         return await self._outcome(unit)
 
-    async def run_all(self, works: list[Callable[[Session], T]]) -> list[T | BaseException]:
+    async def run_all(
+        self,
+        works: list[Callable[[Session], T]],
+        prepares: list[Callable[[Session], None] | None] | None = None,
+    ) -> list[T | BaseException]:
         """Run the works one after another, together (in one group, as far as the group
         limit allows); each one's result, or what it raised."""
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.wait_timeout_seconds
-        units = [_Unit(work, deadline, loop=loop, future=loop.create_future()) for work in works]
+        units = [
+            _Unit(work, deadline, prepare, loop=loop, future=loop.create_future())
+            for work, prepare in zip(works, prepares or [None] * len(works), strict=True)
+        ]
         self._submit(*units)
         return await asyncio.gather(*(self._outcome(u) for u in units), return_exceptions=True)
 
@@ -172,10 +185,17 @@ class Committer:
         result: T = self._outcome_sync(unit)
         return result
 
-    def run_all_sync(self, works: list[Callable[[Session], T]]) -> list[T | BaseException]:
+    def run_all_sync(
+        self,
+        works: list[Callable[[Session], T]],
+        prepares: list[Callable[[Session], None] | None] | None = None,
+    ) -> list[T | BaseException]:
         """`run_all` for callers outside the event loop."""
         deadline = time.monotonic() + self.wait_timeout_seconds
-        units = [_Unit(work, deadline, future=concurrent.futures.Future()) for work in works]
+        units = [
+            _Unit(work, deadline, prepare, future=concurrent.futures.Future())
+            for work, prepare in zip(works, prepares or [None] * len(works), strict=True)
+        ]
         self._submit(*units)
         outcomes: list[T | BaseException] = []
         for unit in units:
@@ -240,7 +260,7 @@ class Committer:
             except BaseException as exc:  # a bug in the committer itself
                 log.exception("group commit failed")
                 for unit in group:
-                    if unit.outcome is None:
+                    if unit.outcome is None and unit.started:
                         unit.outcome = (None, exc)
             finally:
                 self.busy_since = None
@@ -283,6 +303,8 @@ class Committer:
     def _settle(self, group: list[_Unit]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[_Unit]] = {}
         for unit in group:
+            if not unit.started:
+                continue  # put back for the next group: settled there
             if unit.loop is None:
                 result, error = unit.outcome or (None, RuntimeError("no outcome"))
                 if error is None:
@@ -328,6 +350,11 @@ class Committer:
                 batch = write_batch(session)
                 batch.grouped = True
                 for unit in units:
+                    if unit.prepare is not None:
+                        unit.prepare(session)
+                # What the units announced, read in a statement or two for them all.
+                batch.prefetch()
+                for unit in units:
                     mark = batch.mark()
                     try:
                         result = unit.work(session)
@@ -351,17 +378,14 @@ class Committer:
                         rest = [u for u in units if u is not unit and u not in later]
                         return rest, later
                     results.append((unit, result, None))
-                batch.flush()
-                committing = True
+                with pipelined(session) as commit:
+                    batch.flush()
+                    committing = True
+                    commit()
                 session.commit()
         except BaseException as exc:
             _quietly_roll_back(session)
-            if (
-                isinstance(exc, DBAPIError)
-                and not committing
-                and not _is_group_failure(exc)
-                and len(units) > 1
-            ):
+            if _refused_by_database(exc) and len(units) > 1:
                 # The group's own deferred writes were refused (a unique key taken by
                 # another process meanwhile): find whose, one unit at a time.
                 for unit in units:
@@ -386,15 +410,19 @@ class Committer:
         try:
             with self.db.watchdog.deadline(self.db.operation_timeout_seconds):
                 result = unit.work(session)
-                write_batch(session).flush()
-                committing = True
+                with pipelined(session) as commit:
+                    write_batch(session).flush()
+                    committing = True
+                    commit()
                 session.commit()
             unit.outcome = (result, None)
         except BaseException as exc:
             _quietly_roll_back(session)
             if isinstance(exc, RunAgainLater):
                 unit.outcome = (None, DatabaseUnavailable("the books stayed busy; try again"))
-            elif isinstance(exc, Exception) and not _is_group_failure(exc) and not committing:
+            elif isinstance(exc, Exception) and (
+                _refused_by_database(exc) or (not _is_group_failure(exc) and not committing)
+            ):
                 unit.outcome = (None, exc)
             else:
                 unit.outcome = (None, _as_unavailable(exc, committing))
@@ -427,6 +455,12 @@ def _is_group_failure(exc: BaseException) -> bool:
     if isinstance(exc, DatabaseUnavailable):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _refused_by_database(exc: BaseException) -> bool:
+    """The database refused a statement (a constraint), as opposed to not answering:
+    nothing was committed, and running the units one by one finds whose it was."""
+    return isinstance(exc, DBAPIError) and not _is_group_failure(exc) and not _is_operational(exc)
 
 
 def _is_operational(exc: DBAPIError) -> bool:

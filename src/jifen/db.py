@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -89,6 +90,8 @@ class WriteBatch:
         self.grouped = False
 
     def defer(self, statement: Any, row: dict[str, Any]) -> None:
+        """Keep a row for `statement`, an INSERT built once and `.inline()`: it asks
+        nothing back (no generated keys), so that it can be sent without waiting."""
         rows = self._rows.get(statement)
         if rows is None:
             rows = self._rows[statement] = []
@@ -124,6 +127,12 @@ class WriteBatch:
         while len(self._undo) > mark[0]:
             self._undo.pop()()
 
+    def prefetch(self) -> None:
+        """Let every participant read, in one statement each, what the work of this
+        transaction said it would need (a group commit's units, before they run)."""
+        for participant in self._participants.values():
+            participant.prefetch(self.connection)
+
     def flush(self) -> None:
         if self.flushing or not self.pending:
             return
@@ -149,6 +158,9 @@ class BatchParticipant:
     def dirty(self) -> bool:
         return False
 
+    def prefetch(self, connection: Connection) -> None:
+        """Read at once what was announced as needed (see WriteBatch.prefetch)."""
+
     def flush(self, connection: Connection) -> None:
         """Write what is still only in memory."""
 
@@ -162,6 +174,37 @@ def write_batch(session: Session) -> WriteBatch:
         session.info[_BATCH_KEY] = batch
         connection.info[_BATCH_KEY] = batch
     return batch
+
+
+@contextmanager
+def pipelined(session: Session) -> Iterator[Callable[[], None]]:
+    """On PostgreSQL, send the statements of the block without waiting for each answer
+    (psycopg's pipeline mode), so that a group's writes go in one round trip; the block
+    may call the function it is given to send the COMMIT with them. A statement the
+    database refuses is raised when the pipeline ends, as SQLAlchemy's error for it.
+
+    Elsewhere the block runs as it is, and the function does nothing: the caller's
+    session.commit() commits (on PostgreSQL it then finds the work done)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        yield lambda: None
+        return
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    try:
+        with dbapi_connection.pipeline():
+            yield dbapi_connection.commit
+    except connection.dialect.loaded_dbapi.Error as exc:
+        invalidated = connection.dialect.is_disconnect(exc, dbapi_connection, None)
+        if invalidated:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            None,
+            None,
+            exc,
+            connection.dialect.loaded_dbapi.Error,
+            connection_invalidated=invalidated,
+            dialect=connection.dialect,
+        ) from exc
 
 
 def current_batch(session: Session) -> WriteBatch | None:

@@ -44,6 +44,8 @@ class BatchItem:
     # refused (idempotency_key_reused).
     fingerprint: str
     work: Callable[[Session], Schema]
+    # Announces what the work will read, for the group commit (see routing.prepares).
+    prepare: Callable[[Session], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Connection, Table, bindparam, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from jifen.db import BATCH_AWARE, BatchParticipant, current_batch, write_batch
@@ -60,7 +60,7 @@ class _Record:
 
 
 _records = cast(Table, IdempotencyRecord.__table__)
-_INSERT = insert(_records)
+_INSERT = insert(_records).inline()
 # Records this transaction stored are in its write batch (_Written): the database is
 # asked only about the others, and needs no flush first.
 _LOOKUP = (
@@ -76,17 +76,55 @@ _LOOKUP = (
 )
 
 
+_LOOKUP_MANY = select(
+    _records.c.principal,
+    _records.c.key,
+    _records.c.method,
+    _records.c.path,
+    _records.c.request_hash,
+    _records.c.status_code,
+    _records.c.response_body,
+).execution_options(**BATCH_AWARE)
+
+
 class _Written(BatchParticipant):
-    """The records stored by this transaction, by (principal, key)."""
+    """The records stored by this transaction, by (principal, key); and, for a group
+    commit, those its units announced they would look up, read in one statement."""
 
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], _Record] = {}
+        self.expected: set[tuple[str, str]] = set()
+        self.absent: set[tuple[str, str]] = set()
+
+    def prefetch(self, connection: Connection) -> None:
+        wanted = self.expected - self.records.keys() - self.absent
+        self.expected.clear()
+        if not wanted:
+            return
+        rows = connection.execute(
+            _LOOKUP_MANY.where(tuple_(_records.c.principal, _records.c.key).in_(sorted(wanted)))
+        ).all()
+        for row in rows:
+            self.records[(row.principal, row.key)] = _Record(*row[2:])
+        self.absent |= wanted - self.records.keys()
+
+
+def expect(session: Session, *, principal: str, key: str) -> None:
+    """Announce a lookup of this key (group commit: read with the others' at once)."""
+    _written(session).expected.add((principal, key))
+
+
+def _written(session: Session) -> _Written:
+    written: _Written = write_batch(session).participant("idempotency", _Written)
+    return written
 
 
 def lookup(session: Session, *, principal: str, key: str, fingerprint: str) -> Stored | None:
     batch = current_batch(session)
     written: _Written | None = batch.participant_if_any("idempotency") if batch else None
     record = written.records.get((principal, key)) if written else None
+    if record is None and written is not None and (principal, key) in written.absent:
+        return None
     if record is None:
         row = (
             session.connection()
@@ -118,7 +156,7 @@ def store(
 ) -> None:
     """Keep the answer, in the transaction of the work it describes."""
     batch = write_batch(session)
-    written: _Written = batch.participant("idempotency", _Written)
+    written = _written(session)
     written.records[(principal, key)] = _Record(method, path, fingerprint, status_code, body)
     batch.remember(lambda: written.records.pop((principal, key), None))
     batch.defer(

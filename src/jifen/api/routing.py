@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -58,7 +58,8 @@ from jifen.problems import (
 log = logging.getLogger(__name__)
 
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_INSERT_AUDIT = insert(cast(Table, AuditEvent.__table__))
+_E = TypeVar("_E", bound=Callable[..., Any])
+_INSERT_AUDIT = insert(cast(Table, AuditEvent.__table__)).inline()
 
 
 class _GroupSession:
@@ -154,19 +155,31 @@ class UnitOfWorkRoute(APIRoute):
         return Response(body, status_code=status_code, media_type="application/json")
 
     def _grouped_unit(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        expects: Callable[..., None] | None = getattr(endpoint, "__jifen_prepare__", None)
+
         @functools.wraps(endpoint)
         async def submit(*args: Any, **kwargs: Any) -> Response:
             state = _current.get()
 
+            def given(session: Session) -> dict[str, Any]:
+                return {k: session if v is GROUP_SESSION else v for k, v in kwargs.items()}
+
+            def prepare(session: Session) -> None:
+                if state.keyed is not None:
+                    idempotency.expect(
+                        session, principal=state.keyed.principal, key=state.keyed.key
+                    )
+                if expects is not None:
+                    expects(**given(session))
+
             def work(session: Session) -> Response:
-                given = {k: session if v is GROUP_SESSION else v for k, v in kwargs.items()}
                 if state.keyed is not None:
                     stored = _lookup(session, state.keyed)
                     if stored is not None:
                         return _replay(stored)
-                return self._finish(state, session, endpoint(*args, **given))
+                return self._finish(state, session, endpoint(*args, **given(session)))
 
-            return await state.db.committer.run(work)
+            return await state.db.committer.run(work, prepare)
 
         return submit
 
@@ -197,7 +210,8 @@ class UnitOfWorkRoute(APIRoute):
                     [
                         functools.partial(self._batch_item, state, index, item)
                         for index, item in enumerate(plan.items)
-                    ]
+                    ],
+                    [functools.partial(_expect_item, state, item) for item in plan.items],
                 )
                 outcomes = [
                     await self._refused_item(state, index, item, outcome)
@@ -378,6 +392,25 @@ class UnitOfWorkRoute(APIRoute):
         return route_handler
 
 
+def prepares(expects: Callable[..., None]) -> Callable[[_E], _E]:
+    """Declare what a grouped write endpoint will read, given its arguments (the session
+    among them), so that the group committer reads it with the group's other writes at
+    once. `expects(**endpoint_arguments)` announces it (e.g. ledger.expect_booking)."""
+
+    def mark(endpoint: _E) -> _E:
+        endpoint.__jifen_prepare__ = expects  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+def _expect_item(state: _Request, item: batches.BatchItem, session: Session) -> None:
+    principal = state.caller.actor if state.caller else "anonymous"
+    idempotency.expect(session, principal=principal, key=item.key)
+    if item.prepare is not None:
+        item.prepare(session)
+
+
 async def _stored_answer(db: Database, keyed: _Keyed | None) -> idempotency.Stored | None:
     if keyed is None:
         return None
@@ -412,6 +445,9 @@ def _document(access: Access, kwargs: dict[str, Any]) -> None:
             Unauthenticated, Forbidden, RateLimited, NotFound
         ).items():
             responses.setdefault(status, response)
+    # Any request may meet a database that does not answer within its bounds.
+    for status, response in problem_responses(ServiceUnavailable).items():
+        responses.setdefault(status, response)
     kwargs["openapi_extra"] = extra
     kwargs["responses"] = responses
 

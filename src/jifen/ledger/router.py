@@ -16,7 +16,7 @@ from jifen.api import batches
 from jifen.api.batches import BatchRead
 from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep
 from jifen.api.idempotency import HEADER as IDEMPOTENCY_HEADER
-from jifen.api.routing import UnitOfWorkRoute
+from jifen.api.routing import UnitOfWorkRoute, prepares
 from jifen.kit.clock import as_utc
 from jifen.kit.schemas import Instant, PageRead
 from jifen.ledger import access as ledger_access
@@ -219,6 +219,23 @@ def get_statement(
     )
 
 
+def _expect_entry(
+    *,
+    body: EntryCreate,
+    session: Session,
+    caller: Caller,
+    idempotency_key: str | None = None,
+    **_: object,
+) -> None:
+    service.expect_booking(
+        session,
+        village_id=body.village_id,
+        account_ids=[p.account_id for p in body.postings],
+        actor=caller.actor,
+        idempotency_key=idempotency_key,
+    )
+
+
 @router.post(
     "/entries",
     status_code=status.HTTP_201_CREATED,
@@ -231,6 +248,7 @@ def get_statement(
     in_request="body.village_id; the accounts moved decide: points:award, "
     "points:redeem (owner to supermarket), funds:write (CNY)",
 )
+@prepares(_expect_entry)
 def create_entry(
     body: EntryCreate,
     session: SessionDep,
@@ -304,10 +322,22 @@ def create_entry_batch(
     def booking(item: EntryBatchItem) -> Callable[[Session], EntryRead]:
         return lambda session: _book(session, caller, clock, village_id, item, item.idempotency_key)
 
+    def expecting(item: EntryBatchItem) -> Callable[[Session], None]:
+        return lambda session: service.expect_booking(
+            session,
+            village_id=village_id,
+            account_ids=[p.account_id for p in item.postings],
+            actor=caller.actor,
+            idempotency_key=item.idempotency_key,
+        )
+
     return batches.BatchPlan(
         [
             batches.BatchItem(
-                item.idempotency_key, batches.item_fingerprint(path, item), booking(item)
+                item.idempotency_key,
+                batches.item_fingerprint(path, item),
+                booking(item),
+                expecting(item),
             )
             for item in body.items
         ],

@@ -395,6 +395,25 @@ class PostingInput:
     amount: int
 
 
+def expect_booking(
+    session: Session,
+    *,
+    village_id: uuid.UUID,
+    account_ids: Sequence[uuid.UUID],
+    actor: str,
+    idempotency_key: str | None = None,
+) -> None:
+    """Announce a booking a group commit is about to run: its books, balances and key
+    are then read with the group's other bookings', in a statement for them all."""
+    writer.expect_booking(
+        session,
+        village_id=village_id,
+        account_ids=account_ids,
+        actor=actor,
+        idempotency_key=idempotency_key,
+    )
+
+
 def book(
     session: Session,
     *,
@@ -646,7 +665,10 @@ def _load_entry(session: Session, entry_id: uuid.UUID) -> EntryRecord:
 def _find_by_key(
     session: Session, village_id: uuid.UUID, actor: str, key: str
 ) -> EntryRecord | None:
-    return writer.written_by_key(session, village_id, actor, key) or _stored_entry(
+    written = writer.written_by_key(session, village_id, actor, key)
+    if written is not None or writer.key_is_free(session, village_id, actor, key):
+        return written
+    return _stored_entry(
         session,
         Entry.village_id == village_id,
         Entry.actor == actor,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from jifen.db import (
@@ -109,13 +109,27 @@ _LOCK_ACCOUNTS = (
     .with_for_update(of=_balances)
     .execution_options(**BATCH_AWARE)
 )
+# A group commit reads what its bookings announced, in one statement each: the books of
+# its villages (locked in village order, so groups never wait for each other in a
+# cycle), the balances of its accounts, and which idempotency keys are already taken.
+_LOCK_BOOKS_OF = (
+    select(_books.c.village_id, _books.c.township_id, _books.c.last_seq, _books.c.last_hash)
+    .where(_books.c.village_id.in_(bindparam("village_ids", expanding=True)))
+    .order_by(_books.c.village_id)
+    .with_for_update()
+    .execution_options(**BATCH_AWARE)
+)
+_entries = cast(Table, Entry.__table__)
+_KEYS_TAKEN = select(
+    _entries.c.village_id, _entries.c.actor, _entries.c.idempotency_key
+).execution_options(**BATCH_AWARE)
 _FLOOR_CODES = (
     select(_villages.c.allow_below_floor_codes)
     .where(_villages.c.id == bindparam("village_id"))
     .execution_options(**BATCH_AWARE)
 )
-_INSERT_POSTINGS = insert(cast(Table, Posting.__table__))
-_INSERT_ENTRY = insert(cast(Table, Entry.__table__))
+_INSERT_POSTINGS = insert(cast(Table, Posting.__table__)).inline()
+_INSERT_ENTRY = insert(cast(Table, Entry.__table__)).inline()
 _UPDATE_BALANCE = (
     update(_balances)
     .where(_balances.c.account_id == bindparam("b_account_id"))
@@ -182,10 +196,39 @@ class _Books(BatchParticipant):
         self.by_key: dict[tuple[uuid.UUID, str, str], EntryRecord] = {}
         self.reversal_of: dict[uuid.UUID, uuid.UUID] = {}
         self.resolution_of: dict[uuid.UUID, EntryRecord] = {}
+        # What a group's bookings announced (expect_booking), and which keys the
+        # database is known not to hold.
+        self.expected_villages: set[uuid.UUID] = set()
+        self.expected_accounts: set[uuid.UUID] = set()
+        self.expected_keys: set[tuple[uuid.UUID, str, str]] = set()
+        self.keys_free: set[tuple[uuid.UUID, str, str]] = set()
 
     @property
     def dirty(self) -> bool:
         return bool(self.dirty_heads or self.dirty_balances)
+
+    def prefetch(self, connection: Connection) -> None:
+        villages = sorted(self.expected_villages - self.heads.keys())
+        if villages:
+            found = connection.execute(_LOCK_BOOKS_OF, {"village_ids": villages}).all()
+            for row in found:
+                self.heads[row[0]] = BooksHead(*row)
+        accounts = sorted(self.expected_accounts - self.balances.keys())
+        if accounts:
+            for state in _read_locked(connection, accounts):
+                self.balances[state.id] = state
+        keys = self.expected_keys - self.keys_free
+        if keys:
+            # The unique index (village_id, actor, idempotency_key) answers this.
+            columns = tuple_(_entries.c.village_id, _entries.c.actor, _entries.c.idempotency_key)
+            taken = {
+                (row[0], row[1], row[2])
+                for row in connection.execute(_KEYS_TAKEN.where(columns.in_(sorted(keys))))
+            }
+            self.keys_free |= keys - taken
+        self.expected_villages.clear()
+        self.expected_accounts.clear()
+        self.expected_keys.clear()
 
     def flush(self, connection: Connection) -> None:
         if self.dirty_balances:
@@ -306,6 +349,30 @@ def _written(session: Session) -> _Books | None:
     return books
 
 
+def key_is_free(session: Session, village_id: uuid.UUID, actor: str, key: str) -> bool:
+    """Whether a group commit's prefetch found no entry of the database with this key
+    (an entry of this transaction's own is found with written_by_key)."""
+    books = _written(session)
+    return books is not None and (village_id, actor, key) in books.keys_free
+
+
+def expect_booking(
+    session: Session,
+    *,
+    village_id: uuid.UUID,
+    account_ids: Sequence[uuid.UUID],
+    actor: str,
+    idempotency_key: str | None,
+) -> None:
+    """Announce a booking that a group commit is about to run, so that its books,
+    balances and idempotency key are read with the group's others, at once."""
+    books = _state(session)
+    books.expected_villages.add(village_id)
+    books.expected_accounts.update(account_ids)
+    if idempotency_key is not None:
+        books.expected_keys.add((village_id, actor, idempotency_key))
+
+
 def written_entry(session: Session, entry_id: uuid.UUID) -> EntryRecord | None:
     books = _written(session)
     return books.by_id.get(entry_id) if books else None
@@ -362,21 +429,26 @@ def _lock_accounts(
     found = {i: books.balances[i] for i in account_ids if i in books.balances}
     missing = sorted(set(account_ids) - found.keys())
     if missing:
-        rows = session.connection().execute(_LOCK_ACCOUNTS, {"account_ids": missing}).all()
-        for row in rows:
-            state = AccountState(
-                id=row[0],
-                village_id=row[1],
-                asset=Asset(row[2]),
-                balance_floor=row[3],
-                posted=row[4],
-                pending_debits=row[5],
-                pending_credits=row[6],
-                member_deactivated_on=row[7],
-            )
+        for state in _read_locked(session.connection(), missing):
             books.set_balance(state, None)
             found[state.id] = state
     return found
+
+
+def _read_locked(connection: Connection, account_ids: list[uuid.UUID]) -> list[AccountState]:
+    return [
+        AccountState(
+            id=row[0],
+            village_id=row[1],
+            asset=Asset(row[2]),
+            balance_floor=row[3],
+            posted=row[4],
+            pending_debits=row[5],
+            pending_credits=row[6],
+            member_deactivated_on=row[7],
+        )
+        for row in connection.execute(_LOCK_ACCOUNTS, {"account_ids": account_ids})
+    ]
 
 
 def _floor_override_allowed(session: Session, books: _Books, draft: EntryDraft) -> bool:

@@ -50,7 +50,7 @@ class EventType(StrEnum):
 
 # The booking path runs these for every entry: built once, on the tables, so that
 # SQLAlchemy's compiled cache serves them.
-_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
+_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__)).inline()
 
 _PERSON_KINDS = frozenset({AccountKind.MEMBER.value, AccountKind.HOUSEHOLD.value})
 
