@@ -34,8 +34,9 @@ async def get_caller(request: Request) -> Caller:
     return caller
 
 
-async def get_clock(settings: Annotated[Settings, Depends(get_settings)]) -> Clock:
-    return Clock(now=utc_now(), settings=settings)
+async def get_clock(request: Request) -> Clock:
+    # Reads the settings itself: one dependency to solve, not two, on every write.
+    return Clock(now=utc_now(), settings=request.app.state.settings)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
