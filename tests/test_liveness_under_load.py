@@ -75,7 +75,8 @@ def server(database_url: str, db: Database, tmp_path: Path) -> Iterator[tuple[st
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    # Starting a server takes seconds, and far more on two cores busy with the suite.
+    deadline = time.monotonic() + 120
     while True:
         assert process.poll() is None, (tmp_path / "server.log").read_text()
         try:
