@@ -357,9 +357,7 @@ class UnitOfWorkRoute(APIRoute):
                     # (WAL): cheaper here than a trip to the thread pool and back.
                     caller, state.scope = _admit(db, access, token, params)
                 else:
-                    caller, state.scope = await run_in_threadpool(
-                        _admit, db, access, token, params
-                    )
+                    caller, state.scope = await run_in_threadpool(_admit, db, access, token, params)
                 state.caller = caller
                 limiter: RateLimiter = request.app.state.rate_limiter
                 limiter.hit(caller.rate_key)
