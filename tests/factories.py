@@ -12,7 +12,17 @@ from jifen.config import Settings
 from jifen.kit.clock import utc_now
 from jifen.ledger import service as ledger
 from jifen.ledger.policy import AccountKind, Asset
-from jifen.models import Account, Household, Member, Organisation, Township, Village
+from jifen.market import service as market
+from jifen.models import (
+    Account,
+    Goods,
+    Household,
+    Member,
+    Organisation,
+    Sale,
+    Township,
+    Village,
+)
 from jifen.tenancy import service as tenancy
 
 _counter = itertools.count(1)
@@ -121,4 +131,58 @@ def award(
         actor="test",
         clock=kwargs.pop("clock", None) or clock(settings),  # type: ignore[arg-type]
         **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def make_goods(
+    session: Session, settings: Settings, village: Village, *, stock: int = 0, **overrides: object
+) -> Goods:
+    """A good in the village's catalog, with `stock` units donated onto its shelf."""
+    n = next(_counter)
+    fields: dict[str, object] = {
+        "name": f"商品{n}",
+        "unit": "件",
+        "category": "日用品",
+        "price_points": 10,
+    }
+    fields.update(overrides)
+    goods = market.create_goods(
+        session,
+        village_id=village.id,
+        spec=market.GoodsInput(**fields),  # type: ignore[arg-type]
+        actor="test",
+        clock=clock(settings),
+    )
+    if stock:
+        market.move_stock(
+            session,
+            goods_id=goods.id,
+            kind="donation",
+            quantity=stock,
+            amount_fen=0,
+            donor=market.Donor("other", None, "测试捐赠"),
+            reason=None,
+            note="",
+            actor="test",
+            clock=clock(settings),
+            idempotency_key=None,
+        )
+    return goods
+
+
+def make_sale(
+    session: Session, settings: Settings, village: Village, member: Member, goods: Goods
+) -> Sale:
+    """One unit of `goods` redeemed by `member`, who is given the points first."""
+    account = account_of(session, village, AccountKind.MEMBER, member.id)
+    award(session, settings, village, account, goods.price_points)
+    return market.sell(
+        session,
+        village_id=village.id,
+        member_id=member.id,
+        lines=[market.BasketLine(goods.id, 1)],
+        expected_total_points=None,
+        cashier="test",
+        clock=clock(settings),
+        idempotency_key=None,
     )

@@ -21,6 +21,7 @@ from jifen.config import Settings
 from jifen.db import Database
 from jifen.labor.router import router as labor_router
 from jifen.ledger.router import router as ledger_router
+from jifen.market.router import router as market_router
 from jifen.problems import install_handlers
 from jifen.rankings.router import router as rankings_router
 from jifen.records.router import router as records_router
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(labor_router)
     app.include_router(rankings_router)
     app.include_router(whatif_router)
+    app.include_router(market_router)
     # The web pages: a Starlette app of their own (pages, not access-checked API routes).
     app.mount("/web", build_web_app(settings, app.state.db))
     _declare_security(app)

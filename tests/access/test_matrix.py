@@ -38,7 +38,15 @@ from jifen.main import create_app
 from jifen.models import OAuthClient, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from jifen.records import service as records
 from tests.access import world as w
-from tests.factories import account_of, award, clock, make_household, make_member
+from tests.factories import (
+    account_of,
+    award,
+    clock,
+    make_goods,
+    make_household,
+    make_member,
+    make_sale,
+)
 
 _n = itertools.count(1)
 
@@ -56,6 +64,8 @@ CLIENT_ROUTES = {
     "get_bound_balances",
     "get_bound_history",
     "delete_binding",
+    "bound_catalog",
+    "bound_redemptions",
 }
 PUBLIC = {"issue_token"}
 # Reads of the township's own record and lists, open to anyone with tenancy:read in it
@@ -91,8 +101,17 @@ VILLAGE_READS = {
     "get_project_labor",
     "list_activities",
     "get_activity",
+    "list_sales",
+    "get_sale",
 }
 READER = ANY | TOWNSHIP_READS | VILLAGE_READS
+# The supermarket: catalog:read is every built-in staff role's (the matrix's own
+# group-leader and supervision roles do not have it); catalog:write and stock:write the
+# clerk's; the till's work the cashier's.
+CATALOG_READS = {"list_goods", "get_goods", "goods_prices", "list_stock_movements"}
+CATALOG_WRITES = {"create_goods", "update_goods"}
+STOCK_WRITES = {"create_stock_movement"}
+TILL = {"create_sale", "create_refund", "till_member", "till_day"}
 MEMBER_WRITES = {
     "create_household",
     "split_household",
@@ -151,6 +170,9 @@ CLERK_A = (
     | ACCESS_ADMIN
     | BINDING_ISSUE
     | CHARTER_WORK
+    | CATALOG_READS
+    | CATALOG_WRITES
+    | STOCK_WRITES
     | {"open_account", "reverse_entry", "get_trial_balance"}
 )
 VILLAGE_ROLE_ELSEWHERE = ANY | TOWNSHIP_READS  # a sibling village of the same township
@@ -163,6 +185,10 @@ TOWNSHIP_ADMIN = (
     | CLIENT_ADMIN
     | WEBHOOKS_ADMIN
     | CHARTER_WORK
+    | CATALOG_READS
+    | CATALOG_WRITES
+    | STOCK_WRITES
+    | TILL
     | {
         "revoke_record",
         "update_township",
@@ -181,17 +207,21 @@ OTHER_TOWNSHIP = ANY
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "township_admin": {"A": TOWNSHIP_ADMIN, "B": TOWNSHIP_ADMIN, "C": OTHER_TOWNSHIP},
     "township_finance": {
-        "A": READER | {"get_trial_balance"},
-        "B": READER | {"get_trial_balance"},
+        "A": READER | CATALOG_READS | {"get_trial_balance"},
+        "B": READER | CATALOG_READS | {"get_trial_balance"},
         "C": OTHER_TOWNSHIP,
     },
     "auditor": {
-        "A": READER | {"get_trial_balance", "verify_books", "list_audit_events"},
-        "B": READER | {"get_trial_balance", "verify_books", "list_audit_events"},
+        "A": READER | CATALOG_READS | {"get_trial_balance", "verify_books", "list_audit_events"},
+        "B": READER | CATALOG_READS | {"get_trial_balance", "verify_books", "list_audit_events"},
         "C": OTHER_TOWNSHIP,
     },
     "village_clerk": {"A": CLERK_A, "B": VILLAGE_ROLE_ELSEWHERE, "C": OTHER_TOWNSHIP},
-    "supermarket_cashier": {"A": READER, "B": VILLAGE_ROLE_ELSEWHERE, "C": OTHER_TOWNSHIP},
+    "supermarket_cashier": {
+        "A": READER | CATALOG_READS | STOCK_WRITES | TILL,
+        "B": VILLAGE_ROLE_ELSEWHERE,
+        "C": OTHER_TOWNSHIP,
+    },
     "group_leader": {"A": READER | AWARDING, "B": VILLAGE_ROLE_ELSEWHERE, "C": OTHER_TOWNSHIP},
     "supervision": {
         "A": READER | {"get_trial_balance", "verify_books", "list_audit_events"},
@@ -251,6 +281,8 @@ VILLAGE_LEVEL_TARGETS = {
     "key_id",
     "role_id",
     "binding_id",
+    "goods_id",
+    "sale_id",
 }
 
 # Query parameters naming the list's parent, by route.
@@ -392,6 +424,8 @@ class Fresh:
                 now=utc_now(),
             )
             ids["code"] = code
+        if {"goods_id", "sale_id"} & wanted or route.name in NEEDS_GOODS:
+            ids.update(_market_ids(self.world, place_name))
         if {"version_id", "record_id"} & wanted:
             ids.update(_charter_ids(self.world, place_name))
         if {"project_id", "activity_id"} & wanted or route.name == "check_in_with_code":
@@ -431,6 +465,28 @@ def _charter_ids(world: w.World, place_name: str) -> dict[str, str]:
             clock=clock(world.settings),
         )
     return {"version_id": str(draft.id), "record_id": str(pending.id)}
+
+
+NEEDS_GOODS = {"create_stock_movement", "create_sale"}
+# Routes that require an Idempotency-Key header.
+KEYED = {"create_sale", "create_refund"}
+
+
+def _market_ids(world: w.World, place_name: str) -> dict[str, str]:
+    """A good with stock, and a sale of it to a fresh member (who has points left)."""
+    place = world.places[place_name]
+    with world.db.unit_of_work() as session:
+        goods = make_goods(session, world.settings, place.village, stock=5)
+        member = make_member(session, place.village)
+        sale = make_sale(session, world.settings, place.village, member, goods)
+        award(
+            session,
+            world.settings,
+            place.village,
+            account_of(session, place.village, AccountKind.MEMBER, member.id),
+            50,
+        )
+    return {"goods_id": str(goods.id), "sale_id": str(sale.id), "buyer_id": str(member.id)}
 
 
 def _labor_ids(world: w.World, place_name: str) -> dict[str, str]:
@@ -616,6 +672,18 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
         "what_if_replay": lambda: {"from": "2026-01-01", "to": "2026-12-31"},
         "revoke_record": lambda: {"reason": "矩阵"},
         "create_claim": lambda: {"rule_id": "matrix_labor", "occurred_at": _YESTERDAY.isoformat()},
+        "create_goods": lambda: {"name": "肥皂", "unit": "块", "price_points": 5},
+        "update_goods": lambda: {"price_points": 6},
+        "create_stock_movement": lambda: {
+            "goods_id": ids["goods_id"],
+            "kind": "adjustment",
+            "quantity": 1,
+            "reason": "count",
+        },
+        "create_sale": lambda: {
+            "member_id": ids["buyer_id"],
+            "lines": [{"goods_id": ids["goods_id"], "quantity": 1}],
+        },
     }
     maker = bodies.get(name)
     return maker() if maker else None
@@ -688,10 +756,17 @@ def test_matrix(world: w.World, settings, db) -> None:  # type: ignore[no-untype
                         params[QUERY_TARGET[name]] = ids[QUERY_TARGET[name]]
                     if name == "get_balance_as_of":
                         params["at"] = datetime.now(UTC).isoformat()
+                    if name == "till_member":
+                        params["member_id"] = ids["member_id"]
+                    request_headers = dict(headers)
+                    if name in KEYED:
+                        request_headers["Idempotency-Key"] = f"matrix-{next(_n)}"
                     body = _body(name, ids)
                     if body is None and write and method != "DELETE":
                         body = {}
-                    response = http.request(method, path, params=params, json=body, headers=headers)
+                    response = http.request(
+                        method, path, params=params, json=body, headers=request_headers
+                    )
                     assert response.status_code not in (401, 500), (role, name, response.text)
                     denied = _is_denied(response)
                     targets = set(route.param_convertors)
@@ -709,7 +784,7 @@ def test_matrix(world: w.World, settings, db) -> None:  # type: ignore[no-untype
                             **{**ids, **{p: str(uuid.uuid4()) for p in targets}}
                         )
                         twin = http.request(
-                            method, ghost, params=params, json=body, headers=headers
+                            method, ghost, params=params, json=body, headers=request_headers
                         )
                         seen = (response.status_code, response.json().get("code"))
                         unseen = (twin.status_code, twin.json().get("code"))

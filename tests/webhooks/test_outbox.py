@@ -62,6 +62,7 @@ def test_the_catalog() -> None:
         "points.earned",
         "points.redeemed",
         "points.reversed",
+        "points.refunded",
         "points.expiring",
         "board.published",
         "board.finalized",

@@ -30,6 +30,7 @@ from jifen.models import (
     ApiKey,
     CharterVersion,
     Entry,
+    Goods,
     Household,
     HouseholdMembership,
     Member,
@@ -42,6 +43,7 @@ from jifen.models import (
     Record,
     Role,
     RoleGrant,
+    Sale,
     Township,
     Village,
     WebhookDelivery,
@@ -727,6 +729,30 @@ def _project(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
 @resolver("activity_id", "activity")
 def _activity(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
     return _village_row_scope(session, "activity", Activity, id_)
+
+
+@resolver("goods_id", "goods")
+def _goods(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
+    return _village_row_scope(session, "goods", Goods, id_)
+
+
+@resolver("sale_id", "sale")
+def _sale(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
+    row = session.execute(
+        select(Sale.township_id, Sale.village_id, Sale.member_id, Sale.household_id).where(
+            Sale.id == id_
+        )
+    ).first()
+    if row is None:
+        return None
+    return Scope(
+        "sale",
+        id_,
+        row[0],
+        row[1],
+        member_ids=frozenset({row[2]}),
+        household_ids=frozenset({row[3]}) if row[3] else frozenset(),
+    )
 
 
 @resolver("record_id", "record")

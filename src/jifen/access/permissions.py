@@ -42,6 +42,9 @@ class Permission(StrEnum):
     RECORDS_REVOKE = "records:revoke"
     ACTIVITIES_MANAGE = "activities:manage"
     RANKINGS_READ = "rankings:read"
+    CATALOG_READ = "catalog:read"
+    CATALOG_WRITE = "catalog:write"
+    STOCK_WRITE = "stock:write"
 
 
 PERMISSION_LABELS: dict[Permission, str] = {
@@ -75,6 +78,9 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.RECORDS_REVOKE: "撤回已生效的积分登记",
     Permission.ACTIVITIES_MANAGE: "发起活动与村级项目",
     Permission.RANKINGS_READ: "查看积分排行",
+    Permission.CATALOG_READ: "查看积分超市商品与库存",
+    Permission.CATALOG_WRITE: "管理积分超市商品、价格与联盟商家",
+    Permission.STOCK_WRITE: "入库、捐赠物资登记与盘点调整",
 }
 
 
@@ -113,6 +119,7 @@ _READ = frozenset(
         Permission.ENTRIES_READ,
         Permission.CHARTERS_READ,
         Permission.RANKINGS_READ,
+        Permission.CATALOG_READ,
     }
 )
 
@@ -142,13 +149,15 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             Permission.RECORDS_CREATE,
             Permission.RECORDS_REVIEW,
             Permission.ACTIVITIES_MANAGE,
+            Permission.CATALOG_WRITE,
+            Permission.STOCK_WRITE,
         },
     ),
     BuiltinRole(
         "supermarket_cashier",
         "积分超市收银员",
         ScopeKind.VILLAGE,
-        _READ | {Permission.POINTS_REDEEM, Permission.POINTS_REFUND},
+        _READ | {Permission.POINTS_REDEEM, Permission.POINTS_REFUND, Permission.STOCK_WRITE},
     ),
     BuiltinRole(
         "township_finance",

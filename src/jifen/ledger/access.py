@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jifen.access.permissions import Permission
-from jifen.ledger import facts
-from jifen.ledger.policy import OWNER_KINDS, AccountKind, Asset
+from jifen.ledger import errors, facts
+from jifen.ledger.policy import MARKET_KINDS, OWNER_KINDS, AccountKind, Asset
 from jifen.models import Account, Posting
 
 
@@ -33,6 +33,18 @@ def _is_redemption(points: list[Leg]) -> bool:
         or (leg.kind == AccountKind.SUPERMARKET and leg.amount > 0)
         for leg in points
     )
+
+
+def refuse_market_accounts(legs: Iterable[Leg]) -> None:
+    """Goods and the supermarket's money accounts move only through its own operations
+    (stock-in, sales, refunds, settlements), which keep stock and receipts consistent."""
+    kinds = sorted({leg.kind for leg in legs if leg.kind in MARKET_KINDS})
+    if kinds:
+        raise errors.GoodsNeedTheSupermarket(
+            f"accounts of kind {', '.join(kinds)} are booked by the supermarket's operations "
+            "(/v1/villages/{village_id}/stock-movements, /sales, /refunds), not as entries",
+            account_kinds=kinds,
+        )
 
 
 def booking_permissions(legs: Iterable[Leg]) -> set[Permission]:

@@ -59,6 +59,18 @@ class InsufficientFunds(Problem):
     status = 409
 
 
+class InsufficientStock(Problem):
+    code = "insufficient_stock"
+    title = "Not enough of a good on the shelf (库存不足)"
+    status = 409
+
+
+class GoodsNeedTheSupermarket(Problem):
+    code = "goods_need_the_supermarket"
+    title = "Goods move only through the supermarket's own operations"
+    status = 422
+
+
 class FloorOverrideNotAllowed(Problem):
     code = "floor_override_not_allowed"
     title = "This village does not let entries of this code pass a balance floor"

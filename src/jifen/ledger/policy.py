@@ -19,6 +19,22 @@ class Asset(StrEnum):
     CNY = "CNY"  # integer fen
 
 
+# Goods on a supermarket's shelf are assets too, one per good, counted in whole units:
+# "G" and the good's number in its village (G1, G2, ...). A redemption moves points and
+# goods in one entry, so stock shares the books' guarantees (append-only, the hash
+# chain, floors under the same lock).
+GOODS_ASSET_PATTERN = r"^G[1-9][0-9]{0,6}$"
+ASSET_PATTERN = r"^(POINTS|CNY|G[1-9][0-9]{0,6})$"
+
+
+def goods_asset(number: int) -> str:
+    return f"G{number}"
+
+
+def is_goods(asset: str) -> bool:
+    return asset.startswith("G")
+
+
 class AccountKind(StrEnum):
     """What an account is for. Owner accounts have a floor of zero; the village's
     issuance, sink and external-funding accounts have none."""
@@ -31,10 +47,17 @@ class AccountKind(StrEnum):
     EXPIRY = "expiry"  # where expired or cleared points go
     FUND = "fund"  # money the village holds for the points supermarket (积分兑换基金)
     FUNDING = "funding"  # money coming in from outside (township, collective income, donors)
+    SHELF = "shelf"  # goods on the supermarket's shelf (floor zero: stock never negative)
+    GOODS = "goods"  # where goods come from and go to, per category (purchase, donation...)
+    PURCHASES = "purchases"  # money the fund paid for goods, at cost
+    PAYOUTS = "payouts"  # money paid out of the fund (allied shops' settlements)
 
 
 OWNER_KINDS = frozenset({AccountKind.MEMBER, AccountKind.HOUSEHOLD, AccountKind.ORGANISATION})
-_FLOORED_KINDS = OWNER_KINDS | {AccountKind.FUND}
+_FLOORED_KINDS = OWNER_KINDS | {AccountKind.FUND, AccountKind.SHELF}
+GOODS_KINDS = frozenset({AccountKind.SHELF, AccountKind.GOODS})
+# Accounts only the supermarket opens and books: the generic ledger API refuses them.
+MARKET_KINDS = GOODS_KINDS | {AccountKind.PURCHASES, AccountKind.PAYOUTS}
 
 
 def default_floor(kind: AccountKind) -> int | None:
@@ -103,7 +126,7 @@ class AccountState:
 
     id: uuid.UUID
     village_id: uuid.UUID
-    asset: Asset
+    asset: str
     balance_floor: int | None
     posted: int
     pending_debits: int
@@ -149,10 +172,10 @@ def check_shape(lines: Sequence[Line], *, postings_max: int, amount_abs_max: int
             )
 
 
-def check_balanced(lines: Iterable[Line], assets: dict[uuid.UUID, Asset]) -> None:
+def check_balanced(lines: Iterable[Line], assets: dict[uuid.UUID, str]) -> None:
     sums: dict[str, int] = defaultdict(int)
     for line in lines:
-        sums[assets[line.account_id].value] += line.amount
+        sums[assets[line.account_id]] += line.amount
     unbalanced = {asset: total for asset, total in sums.items() if total != 0}
     if unbalanced:
         raise errors.UnbalancedEntry(
@@ -189,9 +212,20 @@ def floor_breaches(
     return breaches
 
 
-def insufficient(breach: FloorBreach) -> errors.InsufficientPoints | errors.InsufficientFunds:
+def insufficient(
+    breach: FloorBreach,
+) -> errors.InsufficientPoints | errors.InsufficientFunds | errors.InsufficientStock:
     account = breach.account
-    if account.asset is Asset.POINTS:
+    if is_goods(account.asset):
+        return errors.InsufficientStock(
+            f"account {account.id} has {account.available} of {account.asset} on the shelf, "
+            f"{-breach.amount} requested",
+            account_id=str(account.id),
+            asset=account.asset,
+            available_quantity=account.available,
+            requested_quantity=-breach.amount,
+        )
+    if account.asset == Asset.POINTS:
         return errors.InsufficientPoints(
             f"account {account.id} has {account.available} points available, "
             f"{-breach.amount} requested",

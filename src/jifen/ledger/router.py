@@ -21,7 +21,7 @@ from jifen.kit.clock import as_utc
 from jifen.kit.schemas import Instant, PageRead
 from jifen.ledger import access as ledger_access
 from jifen.ledger import errors, service
-from jifen.ledger.policy import AccountKind
+from jifen.ledger.policy import MARKET_KINDS, AccountKind
 from jifen.ledger.schemas import (
     AccountCreate,
     AccountRead,
@@ -72,6 +72,7 @@ _BOOKING_PROBLEMS = (
     errors.FloorOverrideNotAllowed,
     errors.MemberInactive,
     errors.OccurredInFuture,
+    errors.GoodsNeedTheSupermarket,
     IdempotencyKeyReused,
 )
 
@@ -84,6 +85,7 @@ _BOOKING_PROBLEMS = (
     responses=problem_responses(
         NotFound,
         errors.InvalidAccount,
+        errors.GoodsNeedTheSupermarket,
         errors.AccountAlreadyExists,
         errors.AccountInOtherBooks,
         AlreadyExists,
@@ -99,6 +101,11 @@ def open_account(
     _key: IdempotencyKey = None,
 ) -> AccountRead:
     guard.require(session, caller, Permission.ACCOUNTS_OPEN, "village_id", body.village_id)
+    if body.kind in MARKET_KINDS:
+        raise errors.GoodsNeedTheSupermarket(
+            f"{body.kind.value} accounts are opened by the supermarket itself",
+            account_kinds=[body.kind.value],
+        )
     account = service.open_account(
         session,
         village_id=body.village_id,
@@ -269,6 +276,7 @@ def _book(
 ) -> EntryRead:
     # What the entry needs depends on the accounts it moves (see ledger.access).
     legs = ledger_access.legs_of_request(session, [(p.account_id, p.amount) for p in body.postings])
+    ledger_access.refuse_market_accounts(legs)
     for permission in sorted(ledger_access.booking_permissions(legs)):
         guard.require(session, caller, permission, "village_id", village_id)
     # UnitOfWorkRoute answers a retry from its stored response; the key is also kept on the
@@ -384,6 +392,7 @@ def get_entry(entry_id: uuid.UUID, session: SessionDep) -> EntryRead:
         errors.EntryAlreadyReversed,
         errors.EntryNotReversible,
         errors.EntryBelongsToRecord,
+        errors.GoodsNeedTheSupermarket,
         IdempotencyKeyReused,
     ),
 )
@@ -402,6 +411,7 @@ def reverse_entry(
     _key: IdempotencyKey = None,
 ) -> EntryRead:
     legs = ledger_access.legs_of_entry(session, entry_id)
+    ledger_access.refuse_market_accounts(legs)
     for permission in sorted(ledger_access.reversal_permissions(legs)):
         guard.require(session, caller, permission, "entry_id", entry_id)
     view = service.reverse(

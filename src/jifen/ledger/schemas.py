@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StrictInt, model_validator
 
 from jifen.api.batches import BATCH_ITEMS_MAX, ITEM_KEY_PATTERN, BatchCreate, check_keys_once
 from jifen.kit.schemas import Details, InputSchema, Instant, Schema
 from jifen.ledger import service
-from jifen.ledger.policy import AccountKind, Asset, Effect
+from jifen.ledger.policy import ASSET_PATTERN, AccountKind, Asset, Effect
+
+# An asset code: points, fen, or one of a supermarket's goods (G and its number).
+AssetCode = Annotated[
+    str,
+    Field(
+        pattern=ASSET_PATTERN,
+        examples=["POINTS", "CNY", "G12"],
+        description="POINTS (whole points), CNY (fen), or G<n>: units of the village's good "
+        "number n on the supermarket's shelf",
+    ),
+]
 
 # The widest balance floor a request may set (amounts are bounded by the booking limit).
 AMOUNT_ABS_MAX = 10**15
@@ -41,7 +52,7 @@ class AccountRead(Schema):
     village_id: uuid.UUID
     kind: AccountKind
     category: str
-    asset: Asset
+    asset: AssetCode
     balance_floor: int | None
     member_id: uuid.UUID | None
     household_id: uuid.UUID | None
@@ -52,7 +63,7 @@ class AccountRead(Schema):
 
 class BalanceRead(Schema):
     account_id: uuid.UUID
-    asset: Asset
+    asset: AssetCode
     posted: int = Field(description="Booked and effective, in points or fen")
     pending_debits: int = Field(description="Held out by pending entries")
     pending_credits: int = Field(description="On the way in from pending entries; not usable yet")
@@ -64,7 +75,7 @@ class BalanceRead(Schema):
     def of(cls, balance: service.Balance) -> BalanceRead:
         return cls(
             account_id=balance.account_id,
-            asset=Asset(balance.asset),
+            asset=balance.asset,
             posted=balance.posted,
             pending_debits=balance.pending_debits,
             pending_credits=balance.pending_credits,
@@ -183,7 +194,7 @@ class VoidCreate(InputSchema):
 class PostingRead(Schema):
     position: int
     account_id: uuid.UUID
-    asset: Asset
+    asset: AssetCode
     amount: int
     effect: Effect
     balance_after: int
@@ -243,7 +254,7 @@ class EntryRead(Schema):
                 PostingRead(
                     position=p.position,
                     account_id=p.account_id,
-                    asset=Asset(p.asset),
+                    asset=p.asset,
                     amount=p.amount,
                     effect=Effect(p.effect),
                     balance_after=p.balance_after,
@@ -303,7 +314,7 @@ class VerificationRead(Schema):
 class TrialBalanceLineRead(Schema):
     kind: str
     category: str
-    asset: Asset
+    asset: AssetCode
     accounts: int
     posted: int
     pending_debits: int
@@ -311,7 +322,7 @@ class TrialBalanceLineRead(Schema):
 
 
 class TrialBalanceTotalRead(Schema):
-    asset: Asset
+    asset: AssetCode
     posted: int
     pending_debits: int
     pending_credits: int
@@ -334,7 +345,7 @@ class TrialBalanceRead(Schema):
             lines=[TrialBalanceLineRead.model_validate(line) for line in tb.lines],
             totals=[
                 TrialBalanceTotalRead(
-                    asset=Asset(asset),
+                    asset=asset,
                     posted=t.posted,
                     pending_debits=t.pending_debits,
                     pending_credits=t.pending_credits,

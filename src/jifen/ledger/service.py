@@ -75,7 +75,7 @@ def open_account(
     *,
     village_id: uuid.UUID,
     kind: AccountKind,
-    asset: Asset = Asset.POINTS,
+    asset: str = Asset.POINTS,
     category: str = "main",
     member_id: uuid.UUID | None = None,
     household_id: uuid.UUID | None = None,
@@ -109,13 +109,13 @@ def open_account(
             Account.village_id == village_id,
             Account.kind == kind.value,
             Account.category == category,
-            Account.asset == asset.value,
+            Account.asset == str(asset),
             Account.owner_ref == owner_ref,
         )
     ).scalar_one_or_none()
     if duplicate is not None:
         raise errors.AccountAlreadyExists(
-            f"account {duplicate} already is the {kind.value} {category} {asset.value} account",
+            f"account {duplicate} already is the {kind.value} {category} {asset} account",
             account_id=str(duplicate),
         )
     account = Account(
@@ -124,7 +124,7 @@ def open_account(
         village_id=village_id,
         kind=kind.value,
         category=category,
-        asset=asset.value,
+        asset=str(asset),
         balance_floor=balance_floor,
         member_id=member_id,
         household_id=household_id,
@@ -175,7 +175,7 @@ def find_account(
     village_id: uuid.UUID,
     kind: AccountKind,
     owner_id: uuid.UUID | None = None,
-    asset: Asset = Asset.POINTS,
+    asset: str = Asset.POINTS,
     category: str = "main",
 ) -> Account | None:
     return session.execute(
@@ -183,7 +183,7 @@ def find_account(
             Account.village_id == village_id,
             Account.kind == kind.value,
             Account.category == category,
-            Account.asset == asset.value,
+            Account.asset == str(asset),
             Account.owner_ref == (owner_id.hex if owner_id else "village"),
         )
     ).scalar_one_or_none()
@@ -204,7 +204,7 @@ def find_account_id(
     village_id: uuid.UUID,
     kind: AccountKind,
     owner_id: uuid.UUID | None = None,
-    asset: Asset = Asset.POINTS,
+    asset: str = Asset.POINTS,
     category: str = "main",
 ) -> uuid.UUID | None:
     """The id of the account `find_account` finds, in one prepared statement (the
@@ -217,7 +217,7 @@ def find_account_id(
                 "village_id": village_id,
                 "kind": kind.value,
                 "category": category,
-                "asset": asset.value,
+                "asset": str(asset),
                 "owner_ref": owner_id.hex if owner_id else "village",
             },
         )

@@ -42,7 +42,6 @@ from jifen.ledger.chain import EntryRecord, PostingRecord, entry_hash
 from jifen.ledger.policy import (
     CODE_REVERSAL,
     AccountState,
-    Asset,
     Line,
     check_balanced,
     check_shape,
@@ -440,7 +439,7 @@ def _read_locked(connection: Connection, account_ids: list[uuid.UUID]) -> list[A
         AccountState(
             id=row[0],
             village_id=row[1],
-            asset=Asset(row[2]),
+            asset=row[2],
             balance_floor=row[3],
             posted=row[4],
             pending_debits=row[5],
@@ -528,7 +527,7 @@ def write(
             PostingRecord(
                 position=position,
                 account_id=line.account_id,
-                asset=state.asset.value,
+                asset=state.asset,
                 amount=line.amount,
                 effect=line.effect.value,
                 balance_after=posted_after,

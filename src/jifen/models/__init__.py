@@ -23,8 +23,20 @@ from jifen.models.charters import (
     Record,
     RecordReview,
 )
+from jifen.models.expiry import ExpiryNotice
 from jifen.models.idempotency import IdempotencyRecord
 from jifen.models.ledger import GENESIS_HASH, Account, AccountBalance, Book, Entry, Posting
+from jifen.models.market import (
+    AlliedSettlement,
+    AlliedShop,
+    Goods,
+    GoodsPrice,
+    Refund,
+    RefundLine,
+    Sale,
+    SaleLine,
+    StockMovement,
+)
 from jifen.models.tenancy import (
     Household,
     HouseholdMembership,
@@ -39,12 +51,17 @@ __all__ = [
     "Account",
     "AccountBalance",
     "Activity",
+    "AlliedSettlement",
+    "AlliedShop",
     "ApiKey",
     "AuditEvent",
     "Base",
     "Book",
     "CharterVersion",
     "Entry",
+    "ExpiryNotice",
+    "Goods",
+    "GoodsPrice",
     "Household",
     "HouseholdMembership",
     "IdempotencyRecord",
@@ -59,9 +76,14 @@ __all__ = [
     "Project",
     "Record",
     "RecordReview",
+    "Refund",
+    "RefundLine",
     "Role",
     "RoleGrant",
+    "Sale",
+    "SaleLine",
     "ServiceSecret",
+    "StockMovement",
     "Township",
     "Village",
     "WebhookAttempt",

@@ -57,7 +57,11 @@ class Account(Base):
         ),
         UniqueConstraint("village_id", "kind", "category", "asset", "owner_ref"),
         UniqueConstraint("id", "village_id"),
-        CheckConstraint("asset IN ('POINTS', 'CNY')", name="asset"),
+        # Points and fen, or (on the shelf and its counterpart accounts) one good: G<n>.
+        CheckConstraint(
+            "asset IN ('POINTS', 'CNY') OR (kind IN ('shelf', 'goods') AND asset LIKE 'G%')",
+            name="asset",
+        ),
         CheckConstraint("(kind = 'member') = (member_id IS NOT NULL)", name="member_owner"),
         CheckConstraint(
             "(kind = 'household') = (household_id IS NOT NULL)", name="household_owner"

@@ -38,6 +38,7 @@ class EventType(StrEnum):
     POINTS_EARNED = "points.earned"
     POINTS_REDEEMED = "points.redeemed"
     POINTS_REVERSED = "points.reversed"
+    POINTS_REFUNDED = "points.refunded"
     POINTS_EXPIRING = "points.expiring"
     BOARD_PUBLISHED = "board.published"
     BOARD_FINALIZED = "board.finalized"
@@ -51,6 +52,13 @@ class EventType(StrEnum):
 # The booking path runs these for every entry: built once, on the tables, so that
 # SQLAlchemy's compiled cache serves them.
 _INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__)).inline()
+
+# The supermarket's entries (see jifen.market): a sale at the supermarket or an allied
+# shop redeems points; a refund gives them back.
+CODE_SUPERMARKET_SALE = "supermarket_sale"
+CODE_ALLIED_SALE = "allied_sale"
+CODE_SUPERMARKET_REFUND = "supermarket_refund"
+REDEMPTION_CODES = frozenset({CODE_SUPERMARKET_SALE, CODE_ALLIED_SALE})
 
 _PERSON_KINDS = frozenset({AccountKind.MEMBER.value, AccountKind.HOUSEHOLD.value})
 
@@ -97,7 +105,7 @@ def emit_for_entry(session: Session, entry: EntryRecord) -> list[uuid.UUID]:
         for p in entry.postings
         if p.account_id in facts and facts[p.account_id].asset == Asset.POINTS.value
     ]
-    credits_supermarket = any(
+    credits_supermarket = entry.code in REDEMPTION_CODES or any(
         fact.kind == AccountKind.SUPERMARKET.value and p.amount > 0 for p, fact in points
     )
     rows = []
@@ -106,6 +114,8 @@ def emit_for_entry(session: Session, entry: EntryRecord) -> list[uuid.UUID]:
             continue
         if entry.code == CODE_REVERSAL:
             event_type = EventType.POINTS_REVERSED
+        elif entry.code == CODE_SUPERMARKET_REFUND:
+            event_type = EventType.POINTS_REFUNDED
         elif posting.amount > 0:
             event_type = EventType.POINTS_EARNED
         elif credits_supermarket:

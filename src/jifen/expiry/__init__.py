@@ -1,0 +1,1 @@
+"""Points expiry and year-end clearing, as each village's charter says; applied by `jifen tick`."""

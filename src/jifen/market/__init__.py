@@ -1,0 +1,1 @@
+"""The points supermarket (积分超市): catalog, stock, sales, refunds, allied shops, reports."""
