@@ -1,4 +1,4 @@
-"""The `jifen` command: serve, migrate, seed-demo, verify, export-openapi."""
+"""The `jifen` command: serve, migrate, seed-demo, verify, tick, export-openapi."""
 
 from __future__ import annotations
 
@@ -152,6 +152,53 @@ def verify(
     finally:
         database.dispose()
     raise typer.Exit(1 if broken else 0)
+
+
+@app.command("tick")
+def tick_command(
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="Apply what was due by this instant (ISO 8601; without an offset, in "
+            "JIFEN_TIMEZONE); default: now. Never later than now."
+        ),
+    ] = None,
+    village: Annotated[str | None, typer.Option(help="Village id or code; default: all")] = None,
+) -> None:
+    """Book the points expiries and year-end clearings that fell due, and announce points
+    about to expire. Safe to run twice, and after a gap: it catches up, in order."""
+    from datetime import datetime, timedelta
+
+    from jifen.expiry import service as expiry
+    from jifen.kit.clock import utc_now
+    from jifen.problems import NotFound
+
+    settings = Settings()
+    wall = utc_now()
+    at = wall
+    if now is not None:
+        try:
+            given = datetime.fromisoformat(now)
+        except ValueError:
+            typer.echo(f"--now {now!r} is not an ISO 8601 date or time", err=True)
+            raise typer.Exit(2) from None
+        at = given if given.tzinfo else given.replace(tzinfo=settings.zone)
+        if at > wall + timedelta(seconds=settings.occurred_at_future_skew_seconds):
+            typer.echo(f"--now {now} is in the future: nothing may be booked ahead", err=True)
+            raise typer.Exit(2)
+    database = Database(settings)
+    try:
+        report = expiry.tick(database, now=at, village=village, progress=typer.echo)
+    except NotFound:
+        typer.echo(f"no village {village!r}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        database.dispose()
+    typer.echo(
+        f"tick at {at.isoformat()}: {report.entries} entries booked, "
+        f"{report.notices} notices of points expiring"
+    )
+    raise typer.Exit(1 if report.failed else 0)
 
 
 @app.command("export-openapi")

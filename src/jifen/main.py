@@ -10,6 +10,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from jifen import __version__, health
+from jifen.access.cards_router import router as cards_router
 from jifen.access.permissions import ClientScope
 from jifen.access.ratelimit import RateLimiter
 from jifen.access.router import oauth_router
@@ -19,6 +20,7 @@ from jifen.charters.router import router as charters_router
 from jifen.charters.whatif_router import router as whatif_router
 from jifen.config import Settings
 from jifen.db import Database
+from jifen.expiry.router import router as expiry_router
 from jifen.labor.router import router as labor_router
 from jifen.ledger.router import router as ledger_router
 from jifen.market.router import router as market_router
@@ -89,6 +91,7 @@ def create_app(
     app.include_router(tenancy_router)
     app.include_router(access_router)
     app.include_router(oauth_router)
+    app.include_router(cards_router)
     app.include_router(webhooks_router)
     app.include_router(charters_router)
     app.include_router(records_router)
@@ -96,6 +99,7 @@ def create_app(
     app.include_router(rankings_router)
     app.include_router(whatif_router)
     app.include_router(market_router)
+    app.include_router(expiry_router)
     # The web pages: a Starlette app of their own (pages, not access-checked API routes).
     app.mount("/web", build_web_app(settings, app.state.db))
     _declare_security(app)

@@ -63,6 +63,7 @@ CLIENT_ROUTES = {
     "check_in_with_code",
     "get_bound_balances",
     "get_bound_history",
+    "get_bound_expiring",
     "delete_binding",
     "bound_catalog",
     "bound_redemptions",
@@ -101,6 +102,8 @@ VILLAGE_READS = {
     "get_project_labor",
     "list_activities",
     "get_activity",
+    "get_village_expiring",
+    "get_member_expiring",
     "list_sales",
     "get_sale",
 }
@@ -148,7 +151,14 @@ WEBHOOKS_OF_A_CLIENT = {
 }
 WEBHOOKS_ADMIN = WEBHOOKS_OF_A_CLIENT | {"list_client_endpoints"}
 CLIENT_WEBHOOKS = WEBHOOKS_OF_A_CLIENT | {"create_endpoint", "list_endpoints"}
-BINDING_ISSUE = {"issue_binding_code", "issue_card"}
+# Seeing a member's card is seeing a credential: the same as issuing one.
+BINDING_ISSUE = {
+    "issue_binding_code",
+    "issue_card",
+    "get_card",
+    "get_card_qr_code",
+    "get_card_sheet",
+}
 CHARTER_WORK = {
     "create_charter_version",
     "publish_charter_version",
@@ -245,6 +255,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             "get_record",
             "get_member_history",
             "get_household_history",
+            "get_member_expiring",
         },
         "B": ANY,
         "C": ANY,

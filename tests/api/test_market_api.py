@@ -390,3 +390,36 @@ def test_till_finds_the_member_and_sums_the_day(
     mine = ok(client.get(f"/v1/villages/{village.id}/sales", params={"member_id": member_id}))
     assert [s["id"] for s in mine] == [sale["id"]]
     assert balance(client, account)["available"] == 70
+
+
+def test_the_card_finds_the_member_and_pays(
+    client: TestClient, village: Village, shop: dict[str, Any]
+) -> None:
+    member_id, account = village.member(name="李秀兰", phone="13900002222")
+    village.member(name="王建国", phone="13900002222")  # the same household phone
+    award(client, village, account, 100)
+    token = ok(client.get(f"/v1/members/{member_id}/card"))["token"]
+    till = f"/v1/villages/{village.id}/till/member"
+    found = ok(client.get(till, params={"card_token": token}))
+    assert (found["member_id"], found["masked_name"]) == (member_id, "李*兰")
+    shared = problem(client.get(till, params={"phone": "13900002222"}), 409, "member_ambiguous")
+    assert member_id in {c["member_id"] for c in shared["candidates"]}
+    body = {"card_token": token, "lines": [{"goods_id": shop["rice"]["id"], "quantity": 1}]}
+    sale = ok(
+        client.post(
+            f"/v1/villages/{village.id}/sales", json=body, headers={"Idempotency-Key": "card-1"}
+        ),
+        201,
+    )
+    assert sale["member_id"] == member_id and posted(client, account) == 70
+    ok(client.post(f"/v1/members/{member_id}/card"), 201)  # a new card: the old one is void
+    revoked = client.post(
+        f"/v1/villages/{village.id}/sales", json=body, headers={"Idempotency-Key": "card-2"}
+    )
+    problem(revoked, 422, "card_revoked")
+    elsewhere = make_village(client, village.township_id)
+    problem(
+        client.get(f"/v1/villages/{elsewhere.id}/till/member", params={"card_token": token}),
+        422,
+        "card_other_village",
+    )

@@ -1,5 +1,5 @@
-"""Secrets: API keys, client secrets, member card tokens and one-time codes, passwords,
-and the signed bearer tokens of OAuth2 clients.
+"""Secrets: API keys, client secrets, one-time codes, passwords, the signed bearer tokens
+of OAuth2 clients, and the keys that sign them and member cards (jifen.access.cards).
 
 Random secrets come from `secrets`; high-entropy ones are stored as SHA-256 digests
 (a slow hash adds nothing to 256 random bits), passwords with Argon2id, tokens are JWTs
@@ -27,10 +27,11 @@ from jifen.models import ServiceSecret
 
 API_KEY_PREFIX = "jfk"
 CLIENT_SECRET_PREFIX = "jfs"
-CARD_TOKEN_PREFIX = "jfc"
 TOKEN_ALGORITHM = "HS256"
 TOKEN_AUDIENCE = "jifen"
 TOKEN_KEY_NAME = "token_signing_key"
+# Member cards are signed with a key of their own (jifen.access.cards).
+CARD_KEY_NAME = "card_signing_key"
 # Unambiguous characters for codes a person reads aloud or types (no 0/O, 1/I/L).
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 ONE_TIME_CODE_LENGTH = 10
@@ -76,10 +77,6 @@ def new_client_credentials() -> tuple[str, str]:
     return f"jfcl_{secrets.token_hex(8)}", f"{CLIENT_SECRET_PREFIX}_{secrets.token_urlsafe(32)}"
 
 
-def new_card_token() -> str:
-    return f"{CARD_TOKEN_PREFIX}_{secrets.token_urlsafe(24)}"
-
-
 def new_one_time_code() -> str:
     code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(ONE_TIME_CODE_LENGTH))
     return f"{code[:5]}-{code[5:]}"
@@ -106,21 +103,28 @@ def password_matches(password: str, stored: str | None) -> bool:
         return False
 
 
-def signing_key(session: Session, now: datetime) -> bytes:
-    """The token signing key, made on first use and then shared by every worker."""
-    key = session.get(ServiceSecret, TOKEN_KEY_NAME)
+def signing_key(session: Session, now: datetime, *, name: str = TOKEN_KEY_NAME) -> bytes:
+    """A signing key (by default the tokens'), made on first use and then shared by every
+    worker."""
+    key = stored_key(session, name)
     if key is not None:
-        return key.value
-    candidate = ServiceSecret(name=TOKEN_KEY_NAME, value=secrets.token_bytes(32), created_at=now)
+        return key
+    candidate = ServiceSecret(name=name, value=secrets.token_bytes(32), created_at=now)
     try:
         with session.begin_nested():
             session.add(candidate)
     except IntegrityError:
         pass  # another worker made it first
     stored = session.execute(
-        select(ServiceSecret.value).where(ServiceSecret.name == TOKEN_KEY_NAME)
+        select(ServiceSecret.value).where(ServiceSecret.name == name)
     ).scalar_one()
     return bytes(stored)
+
+
+def stored_key(session: Session, name: str) -> bytes | None:
+    """A signing key if it was made already (a read never makes one)."""
+    key = session.get(ServiceSecret, name)
+    return None if key is None else bytes(key.value)
 
 
 def issue_token(

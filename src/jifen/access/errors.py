@@ -53,3 +53,21 @@ class BindingConflict(Problem):
     code = "binding_conflict"
     title = "This user is already bound to a member"
     status = 409
+
+
+class CardInvalid(Problem):
+    code = "card_invalid"
+    title = "This is not a points card of this service"
+    status = 422
+
+
+class CardRevoked(Problem):
+    code = "card_revoked"
+    title = "This points card was replaced by a newer one"
+    status = 422
+
+
+class CardOfAnotherVillage(Problem):
+    code = "card_other_village"
+    title = "This points card belongs to another village"
+    status = 422

@@ -155,10 +155,31 @@ class CredentialIssued(Schema):
     member_id: uuid.UUID
     kind: Literal["card", "code"]
     secret: str = Field(
-        description="The card token (for the QR card) or the one-time code to read out. "
-        "Shown this once."
+        description="The card token (for the QR card; `GET /v1/members/{member_id}/card` "
+        "shows it again) or the one-time code to read out (shown this once)."
     )
     expires_at: datetime | None
+
+
+class CardRead(Schema):
+    """A member's current points card (积分卡), as it is printed."""
+
+    member_id: uuid.UUID
+    member_number: str = Field(
+        description="编号: eight digits printed on the card, which a cashier may type "
+        "instead of scanning",
+        examples=["20481937"],
+    )
+    serial: int = Field(
+        description="0 for the card every member holds from the start; each card issued "
+        "since adds one, and only the latest is valid"
+    )
+    token: str = Field(
+        description="What the card's QR code carries. Opaque: a till or a mini-program "
+        "passes it on as it was read (`card_token`)."
+    )
+    issued_at: datetime | None = Field(description="Null for the card held from the start")
+    qr_code_url: str
 
 
 class BindingCreate(InputSchema):

@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from jifen.access import credentials
+from jifen.access import cards, credentials
 from jifen.access.errors import (
     BindingConflict,
+    CardInvalid,
+    CardRevoked,
     CredentialRejected,
     Forbidden,
     PermissionNotHeld,
@@ -508,26 +510,14 @@ def issue_member_credential(
     created_by: str,
     now: datetime,
 ) -> tuple[MemberCredential, str]:
-    """A one-time code (kind "code", expires) or a card token (kind "card"; a new card
-    revokes the old one)."""
+    """A one-time code (kind "code", expires) or a new card (kind "card", see
+    jifen.access.cards: it revokes the member's older cards at once)."""
+    if kind == "card":
+        return cards.issue_card(session, member_id=member_id, created_by=created_by, now=now)
     member = session.get(Member, member_id)
     if member is None:
         raise NotFound("member", member_id)
-    if kind == "card":
-        session.execute(
-            update(MemberCredential)
-            .where(
-                MemberCredential.member_id == member_id,
-                MemberCredential.kind == "card",
-                MemberCredential.revoked_at.is_(None),
-            )
-            .values(revoked_at=now)
-        )
-        secret = credentials.new_card_token()
-        expires = None
-    else:
-        secret = credentials.new_one_time_code()
-        expires = now + timedelta(seconds=ttl_seconds)
+    secret = credentials.new_one_time_code()
     credential = MemberCredential(
         id=new_id(),
         member_id=member.id,
@@ -536,7 +526,7 @@ def issue_member_credential(
         secret_hash=credentials.digest(secret),
         created_at=now,
         created_by=created_by,
-        expires_at=expires,
+        expires_at=now + timedelta(seconds=ttl_seconds),
         used_at=None,
         revoked_at=None,
     )
@@ -545,16 +535,35 @@ def issue_member_credential(
     return credential, secret
 
 
-def _credential(session: Session, *, card_token: str | None, code: str | None) -> MemberCredential:
+def _proven_member(
+    session: Session, *, card_token: str | None, code: str | None, now: datetime
+) -> tuple[Member, MemberCredential | None]:
+    """The member a card token or a one-time code names, and the code's row (to be used up).
+    Every refusal looks the same to the client: it learns nothing of other members."""
     if (card_token is None) == (code is None):
         raise ValidationFailed("give exactly one of card_token and code")
-    secret = card_token if card_token is not None else credentials.normalise_code(code or "")
+    if card_token is not None:
+        try:
+            return cards.member_for_card(session, card_token, village_id=None), None
+        except (CardInvalid, CardRevoked):
+            raise CredentialRejected() from None
     credential = session.execute(
-        select(MemberCredential).where(MemberCredential.secret_hash == credentials.digest(secret))
+        select(MemberCredential).where(
+            MemberCredential.secret_hash
+            == credentials.digest(credentials.normalise_code(code or ""))
+        )
     ).scalar_one_or_none()
-    if credential is None or credential.kind != ("card" if card_token is not None else "code"):
+    usable = (
+        credential is not None
+        and credential.kind == "code"
+        and credential.revoked_at is None
+        and credential.used_at is None
+        and (credential.expires_at is None or credential.expires_at > now)
+    )
+    member = session.get(Member, credential.member_id) if credential is not None else None
+    if not usable or member is None:
         raise CredentialRejected()
-    return credential
+    return member, credential
 
 
 def bind_member(
@@ -568,19 +577,10 @@ def bind_member(
     now: datetime,
 ) -> tuple[MemberBinding, bool]:
     """Bind a client's user to the member who proved who they are. (binding, created)."""
-    credential = _credential(session, card_token=card_token, code=code)
-    village = session.get(Village, credential.village_id)
-    usable = (
-        credential.revoked_at is None
-        and credential.used_at is None
-        and (credential.expires_at is None or credential.expires_at > now)
-        and village is not None
-        and village.township_id == township_id
-    )
-    if not usable:
+    member, code_credential = _proven_member(session, card_token=card_token, code=code, now=now)
+    if member.township_id != township_id:
         raise CredentialRejected()
-    member = session.get(Member, credential.member_id)
-    if member is None or (member.deactivated_on is not None):
+    if member.deactivated_on is not None:
         raise CredentialRejected("this member is no longer active")
     existing = session.execute(
         select(MemberBinding).where(
@@ -590,16 +590,16 @@ def bind_member(
         )
     ).scalar_one_or_none()
     if existing is not None:
-        if existing.member_id != credential.member_id:
+        if existing.member_id != member.id:
             raise BindingConflict(f"user {user_ref!r} is bound to another member; unbind first")
         return existing, False
-    if credential.kind == "code":
-        credential.used_at = now
+    if code_credential is not None:
+        code_credential.used_at = now
     binding = MemberBinding(
         id=new_id(),
         client_principal_id=client_principal_id,
-        member_id=credential.member_id,
-        village_id=credential.village_id,
+        member_id=member.id,
+        village_id=member.village_id,
         user_ref=user_ref,
         created_at=now,
         revoked_at=None,

@@ -16,7 +16,14 @@ from enum import StrEnum
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from jifen.charters.rules import registry
 from jifen.charters.rules.protocol import RuleType
@@ -67,8 +74,14 @@ class DeductionFloor(StrEnum):
 
 
 class ExpiryPolicy(StrEnum):
-    CARRY_OVER = "carry_over"  # 结转累计使用
-    YEARLY_CLEAR = "yearly_clear"  # 每年清零
+    CARRY_OVER = "carry_over"  # 结转累计使用: points never expire
+    YEARLY_CLEAR = "yearly_clear"  # 每年清零: balances clear on a day the charter names
+    AFTER_MONTHS = "after_months"  # points expire a number of months after they were earned
+
+
+class NegativeBalances(StrEnum):
+    KEEP = "keep"  # a balance below zero stays, as a debt
+    CLEAR = "clear"  # a balance below zero is cleared to zero at the yearly clearing
 
 
 class Cap(_Strict):
@@ -131,9 +144,81 @@ class PublicNotice(_Strict):
     categories: list[str] = Field(default_factory=list, max_length=20)
 
 
+# Points announced as expiring this many days ahead, unless the charter says otherwise.
+NOTICE_DAYS_DEFAULT = 30
+# Every document stored before expiry was applied carries this (then the default) under
+# carry_over; it meant nothing there, and is dropped rather than refused.
+_LEGACY_CLEAR_ON = "01-01"
+
+
 class Expiry(_Strict):
-    policy: ExpiryPolicy = ExpiryPolicy.CARRY_OVER
-    clear_on: str = Field(default="01-01", pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+    """When spendable points expire (see docs/expiry.md). Merit scores never expire."""
+
+    policy: ExpiryPolicy = Field(
+        default=ExpiryPolicy.CARRY_OVER,
+        description="carry_over: points never expire (结转累计使用); yearly_clear: balances "
+        "clear once a year, on `clear_on` (每年清零); after_months: points expire `months` "
+        "months after they were earned, the oldest spent first",
+    )
+    clear_on: str | None = Field(
+        default=None,
+        pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+        description="yearly_clear only: the last day of the points year's grace, MM-DD. At "
+        "the end of that day the points earned up to the last 31 December on or before it "
+        "are cleared: 12-31 clears the year just ended; 01-10 leaves ten days of January "
+        "to spend last year's points, and keeps what was earned since 1 January",
+        examples=["12-31", "01-10"],
+    )
+    months: int | None = Field(
+        default=None,
+        ge=1,
+        le=120,
+        description="after_months only: points earned on a day can be spent until the day "
+        "before the same day this many months later",
+    )
+    negative_balances: NegativeBalances = Field(
+        default=NegativeBalances.KEEP,
+        description="keep: a balance below zero (a penalty debt) stays a debt across the "
+        "clearing; clear: it is cleared to zero at the clearing (yearly_clear only)",
+    )
+    notice_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=366,
+        description="announce points this many days before they expire (webhook "
+        f"points.expiring); default {NOTICE_DAYS_DEFAULT}, 0 announces nothing",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_legacy_clear_on(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and data.get("clear_on") == _LEGACY_CLEAR_ON
+            and data.get("policy", ExpiryPolicy.CARRY_OVER.value) == ExpiryPolicy.CARRY_OVER.value
+        ):
+            return {key: value for key, value in data.items() if key != "clear_on"}
+        return data
+
+    @field_validator("clear_on")
+    @classmethod
+    def _every_year(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                date(2023, int(value[:2]), int(value[3:]))  # 2023: not a leap year
+            except ValueError:
+                raise ValueError(f"{value} is not a day of every year") from None
+        return value
+
+    @property
+    def expires(self) -> bool:
+        return self.policy is not ExpiryPolicy.CARRY_OVER
+
+    @property
+    def notice_days_in_effect(self) -> int:
+        if not self.expires:
+            return 0
+        return NOTICE_DAYS_DEFAULT if self.notice_days is None else self.notice_days
 
 
 class CharterSettings(_Strict):
@@ -143,6 +228,14 @@ class CharterSettings(_Strict):
     review: Review = Review()
     public_notice: PublicNotice = PublicNotice()
     expiry: Expiry = Expiry()
+    point_value_fen: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="What one point is worth, in fen (100: 1 分 = 1 元). The "
+        "points-exchange fund owes this for every point outstanding: the supermarket's "
+        "reconciliation values the village's points with it",
+    )
 
 
 class CharterDocument(_Strict):
@@ -295,6 +388,7 @@ def compile_charter(data: Any) -> Charter:
             errors.append(
                 FieldError(f"category_caps[{index}].category", f"no rule in {cap.category!r}")
             )
+    errors.extend(_expiry_errors(settings.expiry))
     for index, category in enumerate(settings.public_notice.categories):
         if category not in categories:
             errors.append(
@@ -305,6 +399,36 @@ def compile_charter(data: Any) -> Charter:
     if errors:
         raise CharterInvalid(errors)
     return Charter(document, rules)
+
+
+def _expiry_errors(expiry: Expiry) -> list[FieldError]:
+    """Settings that only one policy reads are refused under the others."""
+    at, policy = "settings.expiry", expiry.policy
+    yearly, monthly = policy is ExpiryPolicy.YEARLY_CLEAR, policy is ExpiryPolicy.AFTER_MONTHS
+    errors: list[FieldError] = []
+    if yearly and expiry.clear_on is None:
+        errors.append(FieldError(f"{at}.clear_on", "yearly_clear needs the day (MM-DD)"))
+    if not yearly and expiry.clear_on is not None:
+        errors.append(
+            FieldError(f"{at}.clear_on", f"only yearly_clear clears on a day, not {policy}")
+        )
+    if monthly and expiry.months is None:
+        errors.append(FieldError(f"{at}.months", "after_months needs the number of months"))
+    if not monthly and expiry.months is not None:
+        errors.append(FieldError(f"{at}.months", f"only after_months counts months, not {policy}"))
+    if not yearly and expiry.negative_balances is NegativeBalances.CLEAR:
+        errors.append(
+            FieldError(
+                f"{at}.negative_balances",
+                f"only a yearly clearing clears a balance below zero; under {policy} a debt "
+                "is kept",
+            )
+        )
+    if not expiry.expires and expiry.notice_days is not None:
+        errors.append(
+            FieldError(f"{at}.notice_days", "points never expire under carry_over: no notice")
+        )
+    return errors
 
 
 def role_codes_named(document: CharterDocument) -> list[tuple[str, str]]:

@@ -31,7 +31,7 @@ EXAMPLE_CHARTER: dict[str, Any] = {
             },
         },
         "public_notice": {"days": 7, "categories": []},
-        "expiry": {"policy": "carry_over", "clear_on": "01-01"},
+        "expiry": {"policy": "carry_over"},
     },
     "rules": [
         {

@@ -32,7 +32,7 @@ def qingquan(effective_on: str, labor_points_per_hour: str) -> dict[str, Any]:
             "merit": {"enabled": True, "label": "文明积分", "deductions_lower": True},
             "review": QINGQUAN_REVIEW,
             "public_notice": {"days": 7, "categories": []},
-            "expiry": {"policy": "carry_over", "clear_on": "01-01"},
+            "expiry": {"policy": "carry_over"},
         },
         "rules": [
             {

@@ -2,9 +2,10 @@
 (individual points), their households and members, each village's charter (清泉村 in two
 versions), and a few weeks scored under them: labor for a road project, checks a 组长
 recorded and the clerk approved, a duplicate refused, a proxy sign-in revoked, deductions,
-records waiting for review, a clean-up residents checked in to by QR code; and, booked
-directly, a redemption at the points supermarket, a red-list award waiting out its public
-notice (公示), and the village's points-exchange fund. Runs through the services, like
+records waiting for review, a clean-up residents checked in to by QR code; each village's
+points supermarket (a shelf bought with the points-exchange fund, donated goods, a few
+days of sales and a refund); and, booked directly, a red-list award waiting out its
+public notice (公示) and the funds' deposits. Runs through the services, like
 every other write. Idempotent: a second run sees the township and stops."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from jifen.access.permissions import ClientScope, Permission, ScopeKind
 from jifen.charters import service as charters
 from jifen.config import Settings
 from jifen.db import Database
+from jifen.demo import market as demo_market
 from jifen.demo.charters import GROUP_LEADER_ROLE
 from jifen.demo.charters import qingquan as qingquan_charter
 from jifen.demo.charters import xinhua as xinhua_charter
@@ -31,6 +33,7 @@ from jifen.kit.clock import utc_now
 from jifen.labor import service as labor
 from jifen.ledger import service as ledger
 from jifen.ledger.policy import AccountKind, Asset
+from jifen.market import service as market
 from jifen.models import Household, Member, Project, Record, Role, Township, Village
 from jifen.records import service as records
 from jifen.records.errors import DuplicateRecord
@@ -151,7 +154,8 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
         history.book_xinhua(xinhua, people)
         echo(
             f"[5/6] {history.records} records under the charters ({history.duplicates} "
-            f"duplicate refused) and {history.count} other entries"
+            f"duplicate refused), {history.sales} sales at the points supermarkets and "
+            f"{history.count} other entries"
         )
 
         echo("[6/6] staff, keys and a mini-program client (shown only now; keep them):")
@@ -233,6 +237,7 @@ class _History:
         self.count = 0
         self.records = 0
         self.duplicates = 0
+        self.sales = 0
 
     def account(
         self,
@@ -313,7 +318,6 @@ class _History:
         hour ten days ago; earlier labor keeps the points version 1 gave it."""
         fund = self.account(village, AccountKind.FUND, asset=Asset.CNY)
         funding = self.account(village, AccountKind.FUNDING, asset=Asset.CNY)
-        shop = self.account(village, AccountKind.SUPERMARKET)
 
         def household(name: str) -> uuid.UUID:
             return self.account(village, AccountKind.HOUSEHOLD, people[name].household.id)
@@ -426,22 +430,26 @@ class _History:
             evidence=[{"kind": "witness", "ref": "邻居 陈桂英"}],
             note="帮五保户打扫院子",
         )
-        self.book(
-            village,
-            "redemption",
-            [(household("王建国"), -5), (shop, 5)],
-            "积分超市兑换: 卫生纸 ×1 (5 分)",
-            7,
-            {"goods": [["卫生纸", 1, 5]]},
-        )
-        self.book(
-            village,
-            "redemption",
-            [(household("刘长春"), -8), (shop, 8)],
-            "积分超市兑换: 洗衣粉 ×1 (8 分)",
-            5,
-            {"goods": [["洗衣粉", 1, 8]]},
-        )
+        # The supermarket: a shelf bought with the fund, donated towels, a few days at
+        # the till (household points: the household pays), and a refund.
+        shelf = demo_market.stock_shelf(self.session, village, self.clock, days_ago=20)
+        donor = market.Donor("other", None, "县农商银行")
+        demo_market.donate(self.session, shelf["毛巾"], 20, 10_000, donor, self.clock, days_ago=15)
+        for name, basket, days_ago in (
+            ("王建国", [("卫生纸（10卷）", 1)], 7),
+            ("刘长春", [("洗衣粉（1千克）", 1)], 5),
+            ("张德福", [("肥皂", 1), ("毛巾", 1)], 3),
+        ):
+            sale = demo_market.sell(
+                self.session,
+                village,
+                people[name].member,
+                [(shelf[g], n) for g, n in basket],
+                self.clock,
+                days_ago=days_ago,
+            )
+            self.sales += 1
+        demo_market.refund_line(self.session, sale, 1, self.clock, days_ago=2)
         issue = self.account(village, AccountKind.ISSUANCE)
         self.book(
             village,
@@ -455,7 +463,6 @@ class _History:
 
     def book_xinhua(self, village: Village, people: dict[str, Person]) -> None:
         """新华村 keeps individual points."""
-        shop = self.account(village, AccountKind.SUPERMARKET)
         for name in ("孙永红", "胡文斌", "林小燕", "高淑芬"):
             self.record(village, "assembly", people[name], 10)
         self.record(village, "volunteer", people["胡文斌"], 6)
@@ -493,15 +500,25 @@ class _History:
                 clock=self.clock,
             )
             self.records += 1
-        member = self.account(village, AccountKind.MEMBER, people["胡文斌"].member.id)
+        fund = self.account(village, AccountKind.FUND, asset=Asset.CNY)
+        funding = self.account(village, AccountKind.FUNDING, asset=Asset.CNY)
         self.book(
             village,
-            "redemption",
-            [(member, -5), (shop, 5)],
-            "积分超市兑换: 肥皂 ×1 (5 分)",
-            3,
-            {"goods": [["肥皂", 1, 5]]},
+            "fund_deposit",
+            [(funding, -200_000), (fund, 200_000)],
+            "镇财政以奖代补资金注入积分兑换基金 2000 元",
+            25,
         )
+        shelf = demo_market.stock_shelf(self.session, village, self.clock, days_ago=20)
+        demo_market.sell(
+            self.session,
+            village,
+            people["胡文斌"].member,
+            [(shelf["肥皂"], 1)],
+            self.clock,
+            days_ago=3,
+        )
+        self.sales += 1
 
     def publish(self, village: Village, document: dict[str, Any]) -> None:
         charters.create_version(

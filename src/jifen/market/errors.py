@@ -48,6 +48,12 @@ class NoPointsAccount(Problem):
     status = 409
 
 
+class MemberAmbiguous(Problem):
+    code = "member_ambiguous"
+    title = "多位村民使用此号码，请选择 / Several members match: choose one"
+    status = 409
+
+
 class SaleNotFound(Problem):
     code = "sale_not_found"
     title = "找不到该小票 / No such receipt"

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Header, Query, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jifen.access import cards
+from jifen.access import errors as access_errors
 from jifen.access import service as access
 from jifen.access.guard import requires
 from jifen.access.permissions import ClientScope, Permission
@@ -258,6 +260,9 @@ def list_stock_movements(
 
 _SALE_PROBLEMS = (
     NotFound,
+    access_errors.CardInvalid,
+    access_errors.CardOfAnotherVillage,
+    access_errors.CardRevoked,
     errors.BasketInvalid,
     errors.GoodsNotInCatalog,
     errors.GoodsInactive,
@@ -375,10 +380,14 @@ def create_sale(
     clock: ClockDep,
     idempotency_key: RequiredKey,
 ) -> SaleRead:
+    member_id = (
+        body.member_id
+        or cards.member_for_card(session, body.card_token or "", village_id=village_id).id
+    )
     sale = service.sell(
         session,
         village_id=village_id,
-        member_id=body.member_id,
+        member_id=member_id,
         lines=[service.BasketLine(line.goods_id, line.quantity) for line in body.lines],
         expected_total_points=body.expected_total_points,
         cashier=caller.actor,
@@ -483,23 +492,38 @@ def create_refund(
 @router.get(
     "/villages/{village_id}/till/member",
     tags=["supermarket"],
-    summary="Who is at the till: by phone number or member id",
-    description="Give one of phone or member_id. Answers the name (and a masked one for a "
-    "screen the queue can see), the household, and the points the holder may spend now.",
-    responses=problem_responses(NotFound, errors.BasketInvalid),
+    summary="Who is at the till: by card, phone number or member id",
+    description="Give one of card_token (what the card's QR code or a USB scanner reads), "
+    "phone (a phone number or the card's member number), or member_id. Answers the name "
+    "(and a masked one for a screen the queue can see), the household, and the points the "
+    "holder may spend now. Several members sharing a phone answer member_ambiguous with "
+    "the candidates to choose from.",
+    responses=problem_responses(
+        NotFound,
+        errors.BasketInvalid,
+        errors.MemberAmbiguous,
+        access_errors.CardInvalid,
+        access_errors.CardOfAnotherVillage,
+        access_errors.CardRevoked,
+    ),
 )
 @requires(Permission.POINTS_REDEEM, on="village_id")
 def till_member(
     village_id: uuid.UUID,
     session: SessionDep,
     clock: ClockDep,
-    phone: Annotated[str | None, Query(pattern=r"^[0-9+\- ]{5,20}$")] = None,
+    card_token: Annotated[str | None, Query(max_length=300)] = None,
+    phone: Annotated[
+        str | None,
+        Query(min_length=4, max_length=32, description="A phone number or member number"),
+    ] = None,
     member_id: uuid.UUID | None = None,
 ) -> MemberAtTill:
     return till.member_at_till(
         session,
         village_id,
         clock.local_date(clock.now),
+        card_token=card_token,
         phone=phone,
         member_id=member_id,
     )

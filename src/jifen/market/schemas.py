@@ -145,7 +145,12 @@ class SaleLineInput(InputSchema):
 
 
 class SaleCreate(InputSchema):
-    member_id: uuid.UUID = Field(description="The member redeeming")
+    member_id: uuid.UUID | None = Field(
+        default=None, description="The member redeeming (or give card_token)"
+    )
+    card_token: str | None = Field(
+        default=None, max_length=300, description="What the member's card QR code holds"
+    )
     lines: list[SaleLineInput] = Field(min_length=1, max_length=BASKET_LINES_MAX)
     expected_total_points: int | None = Field(
         default=None,
@@ -153,6 +158,12 @@ class SaleCreate(InputSchema):
         description="The total the till showed. If prices changed since, the sale is "
         "refused (price_changed) rather than charged at prices nobody saw.",
     )
+
+    @model_validator(mode="after")
+    def _one_member(self) -> SaleCreate:
+        if (self.member_id is None) == (self.card_token is None):
+            raise ValueError("give exactly one of member_id and card_token")
+        return self
 
 
 class SaleLineRead(Schema):

@@ -8,11 +8,12 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from jifen.access import cards
 from jifen.charters.document import Holder
 from jifen.ledger import service as ledger
 from jifen.market import errors, service
 from jifen.market.schemas import DayGoods, DaySummary, MemberAtTill
-from jifen.models import AccountBalance, Goods, Member, Refund, RefundLine, Sale, SaleLine
+from jifen.models import AccountBalance, Goods, Refund, RefundLine, Sale, SaleLine
 from jifen.problems import NotFound
 from jifen.tenancy.service import get_village
 
@@ -31,27 +32,32 @@ def member_at_till(
     village_id: uuid.UUID,
     today: date,
     *,
+    card_token: str | None,
     phone: str | None,
     member_id: uuid.UUID | None,
 ) -> MemberAtTill:
-    if (phone is None) == (member_id is None):
-        raise errors.BasketInvalid("give exactly one of phone and member_id", field="query")
-    get_village(session, village_id)
-    if phone is not None:
-        found = (
-            session.execute(
-                select(Member.id).where(
-                    Member.village_id == village_id,
-                    Member.phone == phone.replace(" ", "").replace("-", ""),
-                    Member.deactivated_on.is_(None),
-                )
-            )
-            .scalars()
-            .all()
+    given = [v for v in (card_token, phone, member_id) if v is not None]
+    if len(given) != 1:
+        raise errors.BasketInvalid(
+            "give exactly one of card_token, phone and member_id", field="query"
         )
-        if len(found) != 1:
-            raise NotFound("member with phone", phone)
-        member_id = found[0]
+    get_village(session, village_id)
+    if card_token is not None:
+        member_id = cards.member_for_card(session, card_token, village_id=village_id).id
+    elif phone is not None:
+        found = [
+            m
+            for m in cards.find_members(session, village_id=village_id, query=phone)
+            if m.deactivated_on is None
+        ]
+        if not found:
+            raise NotFound("member with phone or member number", phone)
+        if len(found) > 1:
+            raise errors.MemberAmbiguous(
+                f"{len(found)} members have phone or number {phone}: choose one",
+                candidates=[{"member_id": str(m.id), "masked_name": masked(m.name)} for m in found],
+            )
+        member_id = found[0].id
     assert member_id is not None
     who = service.payer(session, village_id, member_id, today)
     available = 0

@@ -28,11 +28,11 @@ from jifen.models import OutboxEvent
 class EventType(StrEnum):
     """What a webhook endpoint may subscribe to.
 
-    The points.* events come from the ledger service, the record.* events from the
-    charter records (a record waiting for review, approved, rejected or revoked).
-    points.expiring, board.published, board.finalized and
-    settlement.approved are reserved for the expiry, boards and settlement domains, which
-    do not exist yet: nothing emits them.
+    The points.* events come from the ledger service (points.expiring from `jifen tick`,
+    once per holder account and expiry day), the record.* events from the charter records
+    (a record waiting for review, approved, rejected or revoked). board.published,
+    board.finalized and settlement.approved are reserved for the boards and settlement
+    domains, which do not exist yet: nothing emits them.
     """
 
     POINTS_EARNED = "points.earned"
