@@ -23,6 +23,7 @@ from jifen.db import Database
 from jifen.expiry.router import router as expiry_router
 from jifen.labor.router import router as labor_router
 from jifen.ledger.router import router as ledger_router
+from jifen.market.reports_router import router as market_reports_router
 from jifen.market.router import router as market_router
 from jifen.problems import install_handlers
 from jifen.rankings.router import router as rankings_router
@@ -99,6 +100,7 @@ def create_app(
     app.include_router(rankings_router)
     app.include_router(whatif_router)
     app.include_router(market_router)
+    app.include_router(market_reports_router)
     app.include_router(expiry_router)
     # The web pages: a Starlette app of their own (pages, not access-checked API routes).
     app.mount("/web", build_web_app(settings, app.state.db))

@@ -35,6 +35,7 @@ from jifen.kit.clock import utc_now
 from jifen.labor import service as labor
 from jifen.ledger.policy import AccountKind
 from jifen.main import create_app
+from jifen.market import allied
 from jifen.models import OAuthClient, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from jifen.records import service as records
 from tests.access import world as w
@@ -45,6 +46,7 @@ from tests.factories import (
     make_goods,
     make_household,
     make_member,
+    make_organisation,
     make_sale,
 )
 
@@ -106,15 +108,43 @@ VILLAGE_READS = {
     "get_member_expiring",
     "list_sales",
     "get_sale",
+    "list_allied_sales",
 }
 READER = ANY | TOWNSHIP_READS | VILLAGE_READS
 # The supermarket: catalog:read is every built-in staff role's (the matrix's own
 # group-leader and supervision roles do not have it); catalog:write and stock:write the
 # clerk's; the till's work the cashier's.
-CATALOG_READS = {"list_goods", "get_goods", "goods_prices", "list_stock_movements"}
-CATALOG_WRITES = {"create_goods", "update_goods"}
+CATALOG_READS = {
+    "list_goods",
+    "get_goods",
+    "goods_prices",
+    "list_stock_movements",
+    "list_allied_shops",
+    "get_allied_shop",
+}
+CATALOG_WRITES = {
+    "create_goods",
+    "update_goods",
+    "create_allied_shop",
+    "update_allied_shop",
+    "deactivate_allied_shop",
+}
 STOCK_WRITES = {"create_stock_movement"}
-TILL = {"create_sale", "create_refund", "till_member", "till_day"}
+TILL = {"create_sale", "create_refund", "till_member", "till_day", "create_allied_sale"}
+# books:read: the fund's reconciliation, the reports, allied-shop statements.
+BOOKS_REPORTS = {
+    "get_reconciliation",
+    "get_reconciliation_chart",
+    "get_goods_report",
+    "get_movers_report",
+    "get_most_redeemed_report",
+    "get_member_redemptions",
+    "list_allied_settlements",
+    "get_allied_settlement",
+}
+# Township finance's: make a statement (finance:settle), pay it (funds:write), download
+# it (finance:export).
+SETTLEMENTS = {"create_allied_settlement", "pay_allied_settlement", "export_allied_settlement"}
 MEMBER_WRITES = {
     "create_household",
     "split_household",
@@ -183,6 +213,7 @@ CLERK_A = (
     | CATALOG_READS
     | CATALOG_WRITES
     | STOCK_WRITES
+    | BOOKS_REPORTS
     | {"open_account", "reverse_entry", "get_trial_balance"}
 )
 VILLAGE_ROLE_ELSEWHERE = ANY | TOWNSHIP_READS  # a sibling village of the same township
@@ -199,6 +230,8 @@ TOWNSHIP_ADMIN = (
     | CATALOG_WRITES
     | STOCK_WRITES
     | TILL
+    | BOOKS_REPORTS
+    | SETTLEMENTS
     | {
         "revoke_record",
         "update_township",
@@ -217,13 +250,19 @@ OTHER_TOWNSHIP = ANY
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "township_admin": {"A": TOWNSHIP_ADMIN, "B": TOWNSHIP_ADMIN, "C": OTHER_TOWNSHIP},
     "township_finance": {
-        "A": READER | CATALOG_READS | {"get_trial_balance"},
-        "B": READER | CATALOG_READS | {"get_trial_balance"},
+        "A": READER | CATALOG_READS | BOOKS_REPORTS | SETTLEMENTS | {"get_trial_balance"},
+        "B": READER | CATALOG_READS | BOOKS_REPORTS | SETTLEMENTS | {"get_trial_balance"},
         "C": OTHER_TOWNSHIP,
     },
     "auditor": {
-        "A": READER | CATALOG_READS | {"get_trial_balance", "verify_books", "list_audit_events"},
-        "B": READER | CATALOG_READS | {"get_trial_balance", "verify_books", "list_audit_events"},
+        "A": READER
+        | CATALOG_READS
+        | BOOKS_REPORTS
+        | {"get_trial_balance", "verify_books", "list_audit_events"},
+        "B": READER
+        | CATALOG_READS
+        | BOOKS_REPORTS
+        | {"get_trial_balance", "verify_books", "list_audit_events"},
         "C": OTHER_TOWNSHIP,
     },
     "village_clerk": {"A": CLERK_A, "B": VILLAGE_ROLE_ELSEWHERE, "C": OTHER_TOWNSHIP},
@@ -234,7 +273,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     "group_leader": {"A": READER | AWARDING, "B": VILLAGE_ROLE_ELSEWHERE, "C": OTHER_TOWNSHIP},
     "supervision": {
-        "A": READER | {"get_trial_balance", "verify_books", "list_audit_events"},
+        "A": READER | BOOKS_REPORTS | {"get_trial_balance", "verify_books", "list_audit_events"},
         "B": VILLAGE_ROLE_ELSEWHERE,
         "C": OTHER_TOWNSHIP,
     },
@@ -294,6 +333,8 @@ VILLAGE_LEVEL_TARGETS = {
     "binding_id",
     "goods_id",
     "sale_id",
+    "shop_id",
+    "settlement_id",
 }
 
 # Query parameters naming the list's parent, by route.
@@ -437,6 +478,8 @@ class Fresh:
             ids["code"] = code
         if {"goods_id", "sale_id"} & wanted or route.name in NEEDS_GOODS:
             ids.update(_market_ids(self.world, place_name))
+        if {"shop_id", "settlement_id"} & wanted or route.name == "create_allied_shop":
+            ids.update(_allied_ids(self.world, place_name))
         if {"version_id", "record_id"} & wanted:
             ids.update(_charter_ids(self.world, place_name))
         if {"project_id", "activity_id"} & wanted or route.name == "check_in_with_code":
@@ -480,7 +523,7 @@ def _charter_ids(world: w.World, place_name: str) -> dict[str, str]:
 
 NEEDS_GOODS = {"create_stock_movement", "create_sale"}
 # Routes that require an Idempotency-Key header.
-KEYED = {"create_sale", "create_refund"}
+KEYED = {"create_sale", "create_refund", "create_allied_sale"}
 
 
 def _market_ids(world: w.World, place_name: str) -> dict[str, str]:
@@ -498,6 +541,56 @@ def _market_ids(world: w.World, place_name: str) -> dict[str, str]:
             50,
         )
     return {"goods_id": str(goods.id), "sale_id": str(sale.id), "buyer_id": str(member.id)}
+
+
+def _allied_ids(world: w.World, place_name: str) -> dict[str, str]:
+    """An allied shop with a member's redemption of yesterday on a statement, another
+    redemption not on one, and an organisation that is no shop yet."""
+    place = world.places[place_name]
+    yesterday = clock(world.settings, utc_now() - timedelta(days=1))
+    with world.db.unit_of_work() as session:
+        shop = allied.register_shop(
+            session,
+            village_id=place.village.id,
+            organisation_id=make_organisation(session, place.township.id).id,
+            points_per_yuan=10,
+            clock=yesterday,
+        )
+        member = make_member(session, place.village)
+        award(
+            session,
+            world.settings,
+            place.village,
+            account_of(session, place.village, AccountKind.MEMBER, member.id),
+            50,
+        )
+        for when in (yesterday, clock(world.settings)):
+            allied.redeem(
+                session,
+                shop_id=shop.id,
+                member_id=member.id,
+                card_token=None,
+                points=5,
+                cashier="test",
+                clock=when,
+                idempotency_key=None,
+            )
+        day = yesterday.local_date(yesterday.now)
+        settlement = allied.settle(
+            session,
+            shop_id=shop.id,
+            period_start=day,
+            period_end=day,
+            actor="test",
+            clock=clock(world.settings),
+        )
+        newcomer = make_organisation(session, place.township.id)
+    return {
+        "shop_id": str(shop.id),
+        "settlement_id": str(settlement.id),
+        "allied_buyer_id": str(member.id),
+        "new_organisation_id": str(newcomer.id),
+    }
 
 
 def _labor_ids(world: w.World, place_name: str) -> dict[str, str]:
@@ -694,6 +787,16 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
         "create_sale": lambda: {
             "member_id": ids["buyer_id"],
             "lines": [{"goods_id": ids["goods_id"], "quantity": 1}],
+        },
+        "create_allied_shop": lambda: {
+            "organisation_id": ids["new_organisation_id"],
+            "points_per_yuan": 10,
+        },
+        "update_allied_shop": lambda: {"points_per_yuan": 5},
+        "create_allied_sale": lambda: {"member_id": ids["allied_buyer_id"], "points": 1},
+        "create_allied_settlement": lambda: {
+            "period_start": "2026-01-01",
+            "period_end": "2026-01-31",
         },
     }
     maker = bodies.get(name)

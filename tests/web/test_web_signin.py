@@ -1,32 +1,21 @@
 """Sign-in to the web pages: the form, its CSRF token, the session cookie, sign-out, the
-throttle — through Starlette's TestClient, then once in a real browser (headless
-Chromium, driven over the DevTools protocol) against a real server."""
+throttle — through Starlette's TestClient, then in a real browser (Debian's chromium,
+driven by Playwright) against a real server."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from limits import RateLimitItemPerMinute
+from playwright.sync_api import BrowserContext, Page, expect
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from websockets.sync.client import ClientConnection, connect
 
 from jifen.access import service as access
 from jifen.config import Settings
@@ -43,50 +32,9 @@ from jifen.web.sessions import (
     cookie_key,
     safe_next,
 )
-from tests.factories import make_township, make_village
+from tests.web.support import STAFF_PASSWORD, LiveServer, StaffUser, make_staff_user, sign_in
 
-PASSWORD = "村里的 correct horse 42"
 WRONG = "用户名或密码错误"
-
-
-@dataclass(frozen=True)
-class User:
-    id: uuid.UUID
-    username: str
-    name: str
-    village_name: str
-
-
-def _make_user(db: Database, *, username: str = "li.wenshu", name: str = "李文书") -> User:
-    now = utc_now()
-    with db.unit_of_work() as session:
-        township = make_township(session)
-        village = make_village(session, township)
-        user = access.create_user(
-            session,
-            name=name,
-            township_id=township.id,
-            village_id=village.id,
-            username=username,
-            password=PASSWORD,
-            created_by="test",
-            now=now,
-        )
-        access.grant_role(
-            session,
-            caller=None,
-            user_id=user.id,
-            role_id=access.builtin_role(session, "village_clerk").id,
-            village_id=village.id,
-            created_by="test",
-            now=now,
-        )
-        return User(user.id, username, name, village.name)
-
-
-@pytest.fixture
-def clerk(db: Database) -> User:
-    return _make_user(db)
 
 
 @pytest.fixture
@@ -170,7 +118,7 @@ def test_login_page_has_a_csrf_field_and_strict_headers(web: TestClient) -> None
     assert css.status_code == 200 and "text/css" in css.headers["content-type"]
 
 
-def test_values_are_escaped_in_pages(web: TestClient, clerk: User) -> None:
+def test_values_are_escaped_in_pages(web: TestClient, clerk: StaffUser) -> None:
     response = _sign_in(web, '<script>alert("x")</script>', "nope")
     assert response.status_code == 401
     assert "<script>alert" not in response.text
@@ -181,17 +129,17 @@ def test_values_are_escaped_in_pages(web: TestClient, clerk: User) -> None:
 
 
 def test_wrong_password_unknown_user_and_disabled_user_get_one_answer(
-    web: TestClient, db: Database, clerk: User
+    web: TestClient, db: Database, clerk: StaffUser
 ) -> None:
-    disabled = _make_user(db, username="former.clerk", name="离任文书")
+    disabled = make_staff_user(db, username="former.clerk", name="离任文书")
     with db.unit_of_work() as session:
         access.update_user(
             session, disabled.id, name=None, password=None, disabled=True, now=utc_now()
         )
     for username, password in [
         (clerk.username, "not the password"),
-        ("nobody.here", PASSWORD),
-        (disabled.username, PASSWORD),
+        ("nobody.here", STAFF_PASSWORD),
+        (disabled.username, STAFF_PASSWORD),
         ("", ""),
     ]:
         response = _sign_in(web, username, password)
@@ -203,10 +151,10 @@ def test_wrong_password_unknown_user_and_disabled_user_get_one_answer(
 
 
 def test_state_changing_posts_need_a_token_of_this_browser_and_this_origin(
-    web: TestClient, settings: Settings, db: Database, clerk: User
+    web: TestClient, settings: Settings, db: Database, clerk: StaffUser
 ) -> None:
     token = _csrf(web.get("/web/login").text)
-    form = {"username": clerk.username, "password": PASSWORD}
+    form = {"username": clerk.username, "password": STAFF_PASSWORD}
 
     def post(data: dict[str, str], **headers: str) -> httpx.Response:
         return web.post("/web/login", data=data, headers=headers, follow_redirects=False)
@@ -249,9 +197,9 @@ def test_oversized_and_malformed_posts_are_refused(web: TestClient) -> None:
 
 
 def test_sign_in_sets_a_hardened_cookie_and_home_shows_who(
-    web: TestClient, settings: Settings, clerk: User
+    web: TestClient, settings: Settings, clerk: StaffUser
 ) -> None:
-    response = _sign_in(web, clerk.username, PASSWORD)
+    response = _sign_in(web, clerk.username, STAFF_PASSWORD)
     assert response.status_code == 303
     assert response.headers["location"] == "/web/"
     cookies = _set_cookies(response)
@@ -273,19 +221,21 @@ def test_sign_in_sets_a_hardened_cookie_and_home_shows_who(
     assert again.status_code == 303 and again.headers["location"] == "/web/"
 
 
-def test_cookie_is_secure_when_configured(settings: Settings, db: Database, clerk: User) -> None:
+def test_cookie_is_secure_when_configured(
+    settings: Settings, db: Database, clerk: StaffUser
+) -> None:
     secure = settings.model_copy(update={"web_cookie_secure": True})
     with TestClient(create_app(secure, db), base_url="https://testserver") as client:
-        response = _sign_in(client, clerk.username, PASSWORD)
+        response = _sign_in(client, clerk.username, STAFF_PASSWORD)
     assert response.status_code == 303
     assert "; secure" in _set_cookies(response)[SESSION_COOKIE]
 
 
 def test_a_tampered_cookie_is_sent_to_sign_in(
-    web: TestClient, settings: Settings, db: Database, clerk: User
+    web: TestClient, settings: Settings, db: Database, clerk: StaffUser
 ) -> None:
-    other = _make_user(db, username="wang.kuaiji", name="王会计")
-    assert _sign_in(web, clerk.username, PASSWORD).status_code == 303
+    other = make_staff_user(db, username="wang.kuaiji", name="王会计")
+    assert _sign_in(web, clerk.username, STAFF_PASSWORD).status_code == 303
     genuine = web.cookies[SESSION_COOKIE]
     payload, timestamp, signature = genuine.rsplit(".", 2)  # a compressed payload starts with "."
     # Claim to be another user: the signature no longer matches.
@@ -312,12 +262,12 @@ def test_a_tampered_cookie_is_sent_to_sign_in(
 
 
 def test_a_session_expires_after_its_lifetime(
-    settings: Settings, db: Database, clerk: User
+    settings: Settings, db: Database, clerk: StaffUser
 ) -> None:
     clock = Clock()
     short = settings.model_copy(update={"web_session_ttl_seconds": 60})
     with _web_only(short, db, clock=clock) as client:
-        response = _sign_in(client, clerk.username, PASSWORD)
+        response = _sign_in(client, clerk.username, STAFF_PASSWORD)
         assert "max-age=60" in _set_cookies(response)[SESSION_COOKIE]
         clock.now += timedelta(seconds=60)
         assert client.get("/web/").status_code == 200
@@ -325,8 +275,8 @@ def test_a_session_expires_after_its_lifetime(
         assert _is_login_redirect(client.get("/web/", follow_redirects=False))
 
 
-def test_logout_clears_the_session(web: TestClient, clerk: User) -> None:
-    assert _sign_in(web, clerk.username, PASSWORD).status_code == 303
+def test_logout_clears_the_session(web: TestClient, clerk: StaffUser) -> None:
+    assert _sign_in(web, clerk.username, STAFF_PASSWORD).status_code == 303
     home = web.get("/web/")
     response = web.post(
         "/web/logout", data={"csrf_token": _csrf(home.text)}, follow_redirects=False
@@ -339,9 +289,9 @@ def test_logout_clears_the_session(web: TestClient, clerk: User) -> None:
 
 
 def test_disabling_a_user_or_changing_their_password_ends_their_sessions(
-    web: TestClient, settings: Settings, db: Database, clerk: User
+    web: TestClient, settings: Settings, db: Database, clerk: StaffUser
 ) -> None:
-    assert _sign_in(web, clerk.username, PASSWORD).status_code == 303
+    assert _sign_in(web, clerk.username, STAFF_PASSWORD).status_code == 303
     assert web.get("/web/").status_code == 200
     with db.unit_of_work() as session:
         access.update_user(
@@ -354,7 +304,7 @@ def test_disabling_a_user_or_changing_their_password_ends_their_sessions(
             session, clerk.id, name=None, password=None, disabled=False, now=utc_now()
         )
     with TestClient(create_app(settings, db)) as browser:
-        assert _sign_in(browser, clerk.username, PASSWORD).status_code == 303
+        assert _sign_in(browser, clerk.username, STAFF_PASSWORD).status_code == 303
         assert browser.get("/web/").status_code == 200
         with db.unit_of_work() as session:
             access.update_user(
@@ -367,16 +317,16 @@ def test_disabling_a_user_or_changing_their_password_ends_their_sessions(
 
 
 def test_sign_in_returns_to_the_page_asked_for_but_never_elsewhere(
-    web: TestClient, settings: Settings, db: Database, clerk: User
+    web: TestClient, settings: Settings, db: Database, clerk: StaffUser
 ) -> None:
     asked = web.get("/web/?tab=till", follow_redirects=False)
     assert asked.headers["location"] == "/web/login?next=%2Fweb%2F%3Ftab%3Dtill"
-    response = _sign_in(web, clerk.username, PASSWORD, next_path="/web/?tab=till")
+    response = _sign_in(web, clerk.username, STAFF_PASSWORD, next_path="/web/?tab=till")
     assert response.headers["location"] == "/web/?tab=till"
 
     for evil in ["https://evil.example", "//evil.example/web/", "/\\evil.example", "/v1/me"]:
         with TestClient(create_app(settings, db)) as browser:
-            response = _sign_in(browser, clerk.username, PASSWORD, next_path=evil)
+            response = _sign_in(browser, clerk.username, STAFF_PASSWORD, next_path=evil)
             assert response.headers["location"] == "/web/", evil
             signed_in = browser.get(f"/web/login?next={evil}", follow_redirects=False)
             assert signed_in.headers["location"] == "/web/", evil
@@ -410,10 +360,10 @@ def test_safe_next(value: str | None, allowed: bool) -> None:
 # --- the throttle -------------------------------------------------------------------------
 
 
-def test_repeated_failures_for_a_username_are_throttled(web: TestClient, clerk: User) -> None:
+def test_repeated_failures_for_a_username_are_throttled(web: TestClient, clerk: StaffUser) -> None:
     for _ in range(5):
         assert _sign_in(web, clerk.username, "guess").status_code == 401
-    throttled = _sign_in(web, clerk.username, PASSWORD)  # even the right password waits
+    throttled = _sign_in(web, clerk.username, STAFF_PASSWORD)  # even the right password waits
     assert throttled.status_code == 429
     assert 1 <= int(throttled.headers["retry-after"]) <= 300
     assert "尝试次数过多" in throttled.text
@@ -421,7 +371,7 @@ def test_repeated_failures_for_a_username_are_throttled(web: TestClient, clerk: 
 
 
 def test_repeated_failures_from_an_address_are_throttled(
-    settings: Settings, db: Database, clerk: User
+    settings: Settings, db: Database, clerk: StaffUser
 ) -> None:
     throttle = SignInThrottle(
         per_username=RateLimitItemPerMinute(100, 5), per_address=RateLimitItemPerMinute(3, 5)
@@ -429,252 +379,76 @@ def test_repeated_failures_from_an_address_are_throttled(
     with _web_only(settings, db, throttle=throttle) as client:
         for n in range(3):
             assert _sign_in(client, f"guess{n}", "guess").status_code == 401
-        throttled = _sign_in(client, clerk.username, PASSWORD)
+        throttled = _sign_in(client, clerk.username, STAFF_PASSWORD)
         assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
 
 
 # --- in a real browser --------------------------------------------------------------------
 
-STEP_SECONDS = 20.0
-
-
-def _chromium() -> str:
-    """Chromium's path; the test is skipped, with this reason, only if there is none."""
-    for candidate in (
-        os.environ.get("JIFEN_TEST_CHROMIUM"),
-        shutil.which("chromium"),
-        shutil.which("chromium-browser"),
-        shutil.which("google-chrome"),
-    ):
-        if candidate:
-            return candidate
-    reason = "chromium not found: `apt-get install -y chromium` to run the browser test"
-    if os.environ.get("JIFEN_TEST_REQUIRE_BROWSER"):
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until(what: str, check: Any, seconds: float = STEP_SECONDS) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def served(database_url: str) -> Iterator[str]:
-    """`jifen serve` in a subprocess on the test database."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "JIFEN_DATABASE_URL": database_url,
-        "JIFEN_WEBHOOK_WORKER_IN_PROCESS": "false",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jifen", "serve", "--port", str(port), "--no-access-log"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read()!r}")  # type: ignore[union-attr]
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        _wait_until("the server to answer", up, seconds=30)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-class Browser:
-    """Headless Chromium, driven over the DevTools protocol (one page)."""
-
-    def __init__(self, executable: str, profile: Path) -> None:
-        args = [
-            executable,
-            "--headless=new",
-            "--remote-debugging-port=0",
-            f"--user-data-dir={profile}",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-extensions",
-            "--disable-background-networking",
-            "--window-size=1024,768",
-        ]
-        if os.geteuid() == 0:
-            args.append("--no-sandbox")  # Chromium refuses to sandbox itself as root
-        self.process = subprocess.Popen(
-            [*args, "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        self._ws: ClientConnection | None = None
-        self._connection = ExitStack()
-        self._next_id = 0
-        try:
-            active = profile / "DevToolsActivePort"
-
-            def port() -> str | None:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"chromium exited with {self.process.returncode}")
-                lines = active.read_text().splitlines() if active.exists() else []
-                return lines[0] if len(lines) >= 2 else None
-
-            debug_port = _wait_until("chromium's DevTools port", port, seconds=30)
-
-            def page() -> str | None:
-                targets = httpx.get(f"http://127.0.0.1:{debug_port}/json/list", timeout=2).json()
-                pages = [t for t in targets if t.get("type") == "page"]
-                return pages[0]["webSocketDebuggerUrl"] if pages else None
-
-            self._ws = self._connection.enter_context(
-                connect(_wait_until("a page target", page), max_size=None, open_timeout=10)
-            )
-        except BaseException:
-            self.close()
-            raise
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        assert self._ws is not None
-        self._next_id += 1
-        call_id = self._next_id
-        self._ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
-        deadline = time.monotonic() + STEP_SECONDS
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no answer to {method}")
-            message = json.loads(self._ws.recv(timeout=remaining))
-            if message.get("id") != call_id:
-                continue  # an event
-            if "error" in message:
-                raise RuntimeError(f"{method}: {message['error']}")
-            result: dict[str, Any] = message.get("result", {})
-            return result
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(result["exceptionDetails"])
-        return result["result"].get("value")
-
-    def wait_for(self, what: str, expression: str) -> Any:
-        def check() -> Any:
-            try:
-                return self.evaluate(expression)
-            except RuntimeError:
-                return None  # the page is between documents
-
-        try:
-            return _wait_until(what, check)
-        except AssertionError:
-            state = self.evaluate("location.href + ' :: ' + document.body?.innerText")
-            raise AssertionError(f"timed out waiting for {what}; the page: {state}") from None
-
-    def on_page(self, path: str, selector: str) -> None:
-        self.wait_for(
-            f"{path} with {selector}",
-            f"document.readyState === 'complete' && location.pathname === {json.dumps(path)}"
-            f" && document.querySelector({json.dumps(selector)}) !== null",
-        )
-
-    def goto(self, url: str) -> None:
-        self.call("Page.navigate", url=url)
-
-    def click(self, selector: str) -> None:
-        """A real mouse click in the middle of the element."""
-        x, y = self.wait_for(
-            f"{selector} to be visible",
-            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-            " if (!e) return null; const r = e.getBoundingClientRect();"
-            " return r.width > 0 ? [r.x + r.width / 2, r.y + r.height / 2] : null; })()",
-        )
-        for kind in ("mousePressed", "mouseReleased"):
-            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
-
-    def type_into(self, selector: str, text: str) -> None:
-        self.click(selector)
-        self.wait_for(
-            f"{selector} to have focus",
-            f"document.activeElement === document.querySelector({json.dumps(selector)})",
-        )
-        self.call("Input.insertText", text=text)
-
-    def text_of(self, selector: str) -> str:
-        return str(self.evaluate(f"document.querySelector({json.dumps(selector)}).innerText"))
-
-    def close(self) -> None:
-        with suppress(Exception):  # the browser is going away regardless
-            self._connection.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Browser]:
-    executable = _chromium()
-    driven = Browser(executable, tmp_path / "chromium-profile")
-    try:
-        yield driven
-    finally:
-        driven.close()
-
 
 @pytest.mark.e2e
 def test_sign_in_and_out_in_a_real_browser(
-    browser: Browser, db: Database, served: str, clerk: User
+    context: BrowserContext,
+    page: Page,
+    page_errors: list[str],
+    live_server: LiveServer,
+    clerk: StaffUser,
 ) -> None:
-    browser.goto(f"{served}/web/")
-    browser.on_page("/web/login", "#login-form")
-    assert browser.evaluate("location.search") == "?next=%2Fweb%2F"
+    page.goto("/web/?tab=till")
+    expect(page).to_have_url(f"{live_server.url}/web/login?next=%2Fweb%2F%3Ftab%3Dtill")
+    username = page.get_by_label("用户名", exact=True)
+    password = page.get_by_label("密码", exact=True)
+    expect(username).to_be_focused()
 
-    browser.type_into("#username", clerk.username)
-    browser.type_into("#password", "a wrong guess")
-    browser.click("#login-submit")
-    browser.on_page("/web/login", "#login-error")
-    assert browser.text_of("#login-error") == WRONG
+    username.press_sequentially(clerk.username)
+    password.press_sequentially("a wrong guess")
+    page.get_by_role("button", name="登录", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text(WRONG)
+    assert SESSION_COOKIE not in {c["name"] for c in context.cookies()}
 
-    # The username is kept; the password is typed again.
-    assert browser.evaluate("document.querySelector('#username').value") == clerk.username
-    browser.type_into("#password", PASSWORD)
-    browser.click("#login-submit")
-    browser.on_page("/web/", "#user-name")
-    assert browser.text_of("#user-name") == clerk.name
-    assert "村干部" in browser.text_of("#roles")
-    # The session cookie is out of the page's reach, and the stylesheet passed the CSP.
-    assert SESSION_COOKIE not in browser.evaluate("document.cookie")
-    assert (
-        browser.evaluate("getComputedStyle(document.querySelector('.bar')).backgroundColor")
-        == "rgb(180, 35, 24)"
-    )
+    # The username is kept and the password typed again; Enter sends the form, and the page
+    # asked for before the failed attempt is where it leads.
+    expect(username).to_have_value(clerk.username)
+    expect(password).to_have_value("")
+    password.press_sequentially(clerk.password)
+    password.press("Enter")
+    expect(page).to_have_url(f"{live_server.url}/web/?tab=till")
+    expect(page.locator("#user-name")).to_have_text(clerk.name)
+    expect(page.locator("#roles")).to_contain_text("村干部")
+    expect(page.locator("#roles")).to_contain_text(clerk.village_name)
 
-    browser.click("#logout-submit")
-    browser.on_page("/web/login", "#login-form")
-    browser.goto(f"{served}/web/")
-    browser.on_page("/web/login", "#login-form")
+    # The session cookie is out of the page's reach and as hardened as the server made it;
+    # the pre-session is gone.
+    assert SESSION_COOKIE not in page.evaluate("document.cookie")
+    cookies = {c["name"]: c for c in context.cookies()}
+    session = cookies[SESSION_COOKIE]
+    assert (session["httpOnly"], session["sameSite"], session["path"]) == (True, "Lax", "/web")
+    assert session["secure"] is False  # web_cookie_secure is off by default
+    assert PRESESSION_COOKIE not in cookies
+    # The stylesheet passed the CSP.
+    expect(page.locator(".bar")).to_have_css("background-color", "rgb(180, 35, 24)")
+
+    page.get_by_role("button", name="退出登录", exact=True).click()
+    expect(page).to_have_url(f"{live_server.url}/web/login")
+    expect(page.get_by_label("用户名", exact=True)).to_be_visible()
+    assert SESSION_COOKIE not in {c["name"] for c in context.cookies()}
+    # Back to the signed-in page: it was never stored, so the browser asks again, and is
+    # sent to sign in.
+    page.go_back()
+    expect(page).to_have_url(f"{live_server.url}/web/login?next=%2Fweb%2F%3Ftab%3Dtill")
+    expect(page.locator("#user-name")).to_have_count(0)
+    page.goto("/web/")
+    expect(page).to_have_url(f"{live_server.url}/web/login?next=%2Fweb%2F")
+    # No script error, and nothing the CSP refused.
+    assert page_errors == []
+
+
+@pytest.mark.e2e
+def test_the_sign_in_helper_brings_a_cashier_to_the_page_asked_for(
+    page: Page, live_server: LiveServer, cashier: StaffUser
+) -> None:
+    sign_in(page, cashier, next_path="/web/?tab=till")
+    expect(page).to_have_url(f"{live_server.url}/web/?tab=till")
+    expect(page.locator("#user-name")).to_have_text(cashier.name)
+    expect(page.locator("#roles")).to_contain_text("积分超市收银员")
+    expect(page.locator("#roles")).to_contain_text(cashier.village_name)

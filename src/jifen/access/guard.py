@@ -27,6 +27,8 @@ from jifen.ledger import facts
 from jifen.models import (
     Account,
     Activity,
+    AlliedSettlement,
+    AlliedShop,
     ApiKey,
     CharterVersion,
     Entry,
@@ -734,6 +736,16 @@ def _activity(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None
 @resolver("goods_id", "goods")
 def _goods(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
     return _village_row_scope(session, "goods", Goods, id_)
+
+
+@resolver("shop_id", "allied shop")
+def _allied_shop(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
+    return _village_row_scope(session, "allied shop", AlliedShop, id_)
+
+
+@resolver("settlement_id", "allied settlement")
+def _allied_settlement(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
+    return _village_row_scope(session, "allied settlement", AlliedSettlement, id_)
 
 
 @resolver("sale_id", "sale")

@@ -25,6 +25,7 @@ from jifen.access.permissions import ClientScope, Permission, ScopeKind
 from jifen.charters import service as charters
 from jifen.config import Settings
 from jifen.db import Database
+from jifen.demo import allied as demo_allied
 from jifen.demo import market as demo_market
 from jifen.demo.charters import GROUP_LEADER_ROLE
 from jifen.demo.charters import qingquan as qingquan_charter
@@ -519,6 +520,13 @@ class _History:
             days_ago=3,
         )
         self.sales += 1
+        # An allied shop: the barber's takes points at 10 a yuan; the fund pays it.
+        barber = demo_allied.open_shop(self.session, village, "新华村便民理发店", 10, self.clock)
+        for name, points, days_ago in (("胡文斌", 8, 4), ("高淑芬", 5, 2)):
+            demo_allied.pay_points(
+                self.session, barber, people[name].member, points, self.clock, days_ago=days_ago
+            )
+        demo_allied.settle_and_pay(self.session, barber, self.clock, days_ago=4)
 
     def publish(self, village: Village, document: dict[str, Any]) -> None:
         charters.create_version(

@@ -82,3 +82,21 @@ class SettlementAlreadyPaid(Problem):
     code = "settlement_already_paid"
     title = "该结算单已付款 / The settlement is already paid"
     status = 409
+
+
+class ShopAlreadyRegistered(Problem):
+    code = "shop_already_registered"
+    title = "该组织已是本村的联盟商家 / The organisation already is an allied shop here"
+    status = 409
+
+
+class SettlementPeriodOpen(Problem):
+    code = "settlement_period_open"
+    title = "结算期间还没有结束 / The period has not ended yet"
+    status = 409
+
+
+class SettlementOverlaps(Problem):
+    code = "settlement_overlaps"
+    title = "与该商家已有结算单的期间重叠 / The period overlaps another statement of the shop"
+    status = 409

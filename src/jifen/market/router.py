@@ -39,7 +39,7 @@ from jifen.market.schemas import (
     StockMovementCreate,
     StockMovementRead,
 )
-from jifen.models import Goods, Member, Posting, Refund, RefundLine, Sale
+from jifen.models import Goods, Member, Posting, Refund, RefundLine, Sale, SaleLine
 from jifen.problems import IdempotencyKeyReused, NotFound, problem_responses
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
@@ -307,39 +307,62 @@ def sale_reads(session: Session, sales: list[Sale]) -> list[SaleRead]:
         ).scalars():
             refund_lines[rl.refund_id].append(rl)
     return [
-        SaleRead(
-            id=s.id,
-            village_id=s.village_id,
-            receipt_number=s.seq,
-            entry_id=s.entry_id,
-            entry_hash=s.entry_hash,
-            member_id=s.member_id,
-            member_name=names.get(s.member_id, ""),
-            household_id=s.household_id,
-            holder_kind=s.holder_kind,  # type: ignore[arg-type]
-            holder_account_id=s.holder_account_id,
-            total_points=s.total_points,
-            refunded_points=sum(r.points for r in refunds[s.id]),
-            balance_after=after.get(s.entry_id, 0),
-            cashier=s.cashier,
-            created_at=s.created_at,
-            lines=[
-                SaleLineRead(
-                    position=line.position,
-                    goods_id=line.goods_id,
-                    goods_name=goods[line.goods_id].name,
-                    unit=goods[line.goods_id].unit,
-                    quantity=line.quantity,
-                    unit_points=line.unit_points,
-                    points=line.points,
-                    refunded_quantity=line.refunded_quantity,
-                )
-                for line in lines[s.id]
-            ],
-            refunds=[refund_read(r, refund_lines[r.id]) for r in refunds[s.id]],
+        _sale_read(
+            s,
+            lines[s.id],
+            goods,
+            names.get(s.member_id, ""),
+            after.get(s.entry_id, 0),
+            [refund_read(r, refund_lines[r.id]) for r in refunds[s.id]],
         )
         for s in sales
     ]
+
+
+def receipt(sold: service.Sold) -> SaleRead:
+    """A new sale's receipt from what was just booked: no reads."""
+    return _sale_read(sold.sale, sold.lines, sold.goods, sold.member_name, sold.balance_after, [])
+
+
+def _sale_read(
+    s: Sale,
+    lines: list[SaleLine],
+    goods: dict[uuid.UUID, Goods],
+    member_name: str,
+    balance_after: int,
+    refunds: list[RefundRead],
+) -> SaleRead:
+    return SaleRead(
+        id=s.id,
+        village_id=s.village_id,
+        receipt_number=s.seq,
+        entry_id=s.entry_id,
+        entry_hash=s.entry_hash,
+        member_id=s.member_id,
+        member_name=member_name,
+        household_id=s.household_id,
+        holder_kind=s.holder_kind,  # type: ignore[arg-type]
+        holder_account_id=s.holder_account_id,
+        total_points=s.total_points,
+        refunded_points=sum(r.points for r in refunds),
+        balance_after=balance_after,
+        cashier=s.cashier,
+        created_at=s.created_at,
+        lines=[
+            SaleLineRead(
+                position=line.position,
+                goods_id=line.goods_id,
+                goods_name=goods[line.goods_id].name,
+                unit=goods[line.goods_id].unit,
+                quantity=line.quantity,
+                unit_points=line.unit_points,
+                points=line.points,
+                refunded_quantity=line.refunded_quantity,
+            )
+            for line in lines
+        ],
+        refunds=refunds,
+    )
 
 
 def refund_read(row: Refund, lines: list[RefundLine]) -> RefundRead:
@@ -384,7 +407,7 @@ def create_sale(
         body.member_id
         or cards.member_for_card(session, body.card_token or "", village_id=village_id).id
     )
-    sale = service.sell(
+    sold = service.sell_receipt(
         session,
         village_id=village_id,
         member_id=member_id,
@@ -394,7 +417,9 @@ def create_sale(
         clock=clock,
         idempotency_key=idempotency_key,
     )
-    return sale_reads(session, [sale])[0]
+    if sold.replayed:
+        return sale_reads(session, [sold.sale])[0]
+    return receipt(sold)
 
 
 @router.get(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from jifen.charters import service as charters
 from jifen.charters.document import Holder
+from jifen.charters.errors import NoCharterInForce
 from jifen.kit.ids import new_id
 from jifen.ledger import errors as ledger_errors
 from jifen.ledger import service as ledger
@@ -410,31 +411,38 @@ class Payer:
 
 
 def points_holder(session: Session, village_id: uuid.UUID, on: date) -> Holder:
-    version = charters.find_in_force(session, village_id, on)
-    if version is None:
+    """Who holds points on a day, as the charter in force says (a member by default)."""
+    try:
+        _ref, charter = charters.charter_in_force(session, village_id, on)
+    except NoCharterInForce:
         return Holder.MEMBER
-    return charters.compiled(version).document.settings.points_holder
+    return charter.document.settings.points_holder
 
 
 def payer(session: Session, village_id: uuid.UUID, member_id: uuid.UUID, on: date) -> Payer:
-    member = session.get(Member, member_id)
-    if member is None or member.village_id != village_id:
+    """The member, their household on the day, and the account the charter says pays."""
+    found = session.execute(
+        select(Member, Household)
+        .outerjoin(
+            HouseholdMembership,
+            and_(
+                HouseholdMembership.member_id == Member.id,
+                HouseholdMembership.joined_on <= on,
+                or_(HouseholdMembership.left_on.is_(None), HouseholdMembership.left_on > on),
+            ),
+        )
+        .outerjoin(Household, Household.id == HouseholdMembership.household_id)
+        .where(Member.id == member_id)
+    ).first()
+    if found is None or found[0].village_id != village_id:
         raise NotFound("member", member_id)
+    member, household = found
     if member.deactivated_on is not None and member.deactivated_on < on:
         raise ledger_errors.MemberInactive(
             f"member {member_id} left the village's roll on {member.deactivated_on}",
             member_id=str(member_id),
             deactivated_on=member.deactivated_on.isoformat(),
         )
-    household = session.execute(
-        select(Household)
-        .join(HouseholdMembership, HouseholdMembership.household_id == Household.id)
-        .where(
-            HouseholdMembership.member_id == member_id,
-            HouseholdMembership.joined_on <= on,
-            or_(HouseholdMembership.left_on.is_(None), HouseholdMembership.left_on > on),
-        )
-    ).scalar_one_or_none()
     holder = points_holder(session, village_id, on)
     if holder is Holder.HOUSEHOLD and household is None:
         raise errors.NoPointsAccount(
@@ -550,6 +558,18 @@ def _points_short(exc: ledger_errors.InsufficientPoints, total: int) -> Exceptio
     )
 
 
+@dataclass(frozen=True)
+class Sold:
+    """A sale as booked, with what its receipt shows (read back only for a replay)."""
+
+    sale: Sale
+    lines: list[SaleLine]
+    goods: dict[uuid.UUID, Goods]
+    member_name: str
+    balance_after: int
+    replayed: bool = False
+
+
 def sell(
     session: Session,
     *,
@@ -561,12 +581,37 @@ def sell(
     clock: ledger.Clock,
     idempotency_key: str | None,
 ) -> Sale:
+    """Redeem a basket at the supermarket (see sell_receipt)."""
+    return sell_receipt(
+        session,
+        village_id=village_id,
+        member_id=member_id,
+        lines=lines,
+        expected_total_points=expected_total_points,
+        cashier=cashier,
+        clock=clock,
+        idempotency_key=idempotency_key,
+    ).sale
+
+
+def sell_receipt(
+    session: Session,
+    *,
+    village_id: uuid.UUID,
+    member_id: uuid.UUID,
+    lines: Sequence[BasketLine],
+    expected_total_points: int | None,
+    cashier: str,
+    clock: ledger.Clock,
+    idempotency_key: str | None,
+) -> Sold:
     """Redeem a basket at the supermarket: one entry moving the points and the goods. A
-    retry with the same idempotency key returns the first sale."""
+    retry with the same idempotency key returns the first sale (`replayed`: only `sale` is
+    set then; read its receipt back)."""
     if idempotency_key is not None:
         replay = _sale_by_key(session, village_id, cashier, idempotency_key)
         if replay is not None:
-            return replay
+            return Sold(replay, [], {}, "", 0, replayed=True)
     today = clock.local_date(clock.now)
     who = payer(session, village_id, member_id, today)
     basket = price_basket(session, village_id, lines)
@@ -617,7 +662,7 @@ def sell(
     except ledger_errors.InsufficientPoints as exc:
         raise _points_short(exc, total) from None
     if view.replayed:
-        return _sale_of_entry(session, view.entry.id)
+        return Sold(_sale_of_entry(session, view.entry.id), [], {}, "", 0, replayed=True)
     sale = Sale(
         id=new_id(),
         township_id=view.entry.township_id,
@@ -638,7 +683,7 @@ def sell(
     )
     session.add(sale)
     session.flush()
-    session.add_all(
+    sold = [
         SaleLine(
             sale_id=sale.id,
             position=position,
@@ -649,9 +694,11 @@ def sell(
             refunded_quantity=0,
         )
         for position, p in enumerate(basket)
-    )
+    ]
+    session.add_all(sold)
     session.flush()
-    return sale
+    after = next(p.balance_after for p in view.entry.postings if p.account_id == who.account_id)
+    return Sold(sale, sold, {p.goods.id: p.goods for p in basket}, who.member.name, after)
 
 
 def _sale_by_key(session: Session, village_id: uuid.UUID, actor: str, key: str) -> Sale | None:

@@ -4,9 +4,11 @@ and refunds, allied shops and their settlements.
 Quantities and money live in the ledger: a good is an asset (G<number>), the shelf is an
 account with floor zero, and every sale, refund and stock movement is one entry. These
 tables say what the entries mean (which good, at which price, for whom) and answer the
-till's and the reports' questions without parsing entries. Rows are written once; the
-only counters that change are a sale line's refunded quantity and a sale's settlement,
-each with a guarded UPDATE.
+till's and the reports' questions without parsing entries. Receipts, refunds and stock
+movements are written once; what changes is a good's description and price (its history
+kept in goods_prices), a shop's rate and active flag, a sale line's refunded quantity and
+a sale's settlement (each of the last two by a guarded UPDATE), and a settlement's totals
+and payment.
 """
 
 from __future__ import annotations
