@@ -28,6 +28,7 @@ from jifen.market.router import router as market_router
 from jifen.problems import install_handlers
 from jifen.rankings.router import router as rankings_router
 from jifen.records.router import router as records_router
+from jifen.subsidies.router import router as subsidies_router
 from jifen.tenancy.router import router as tenancy_router
 from jifen.web import build_web_app
 from jifen.webhooks.router import router as webhooks_router
@@ -102,6 +103,7 @@ def create_app(
     app.include_router(market_router)
     app.include_router(market_reports_router)
     app.include_router(expiry_router)
+    app.include_router(subsidies_router)
     # The web pages: a Starlette app of their own (pages, not access-checked API routes).
     app.mount("/web", build_web_app(settings, app.state.db))
     _declare_security(app)

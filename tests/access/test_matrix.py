@@ -38,6 +38,7 @@ from jifen.main import create_app
 from jifen.market import allied
 from jifen.models import OAuthClient, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from jifen.records import service as records
+from jifen.subsidies import service as subsidies
 from tests.access import world as w
 from tests.factories import (
     account_of,
@@ -73,7 +74,14 @@ CLIENT_ROUTES = {
 PUBLIC = {"issue_token"}
 # Reads of the township's own record and lists, open to anyone with tenancy:read in it
 # (village staff included), with lists narrowed to what the caller may see.
-TOWNSHIP_READS = {"get_township", "list_villages", "list_organisations", "get_organisation"}
+TOWNSHIP_READS = {
+    "get_township",
+    "list_villages",
+    "list_organisations",
+    "get_organisation",
+    "list_wage_rates",
+    "list_subsidy_schemes",
+}
 VILLAGE_READS = {
     "get_village",
     "list_households",
@@ -109,6 +117,7 @@ VILLAGE_READS = {
     "list_sales",
     "get_sale",
     "list_allied_sales",
+    "list_contributions",
 }
 READER = ANY | TOWNSHIP_READS | VILLAGE_READS
 # The supermarket: catalog:read is every built-in staff role's (the matrix's own
@@ -141,10 +150,24 @@ BOOKS_REPORTS = {
     "get_member_redemptions",
     "list_allied_settlements",
     "get_allied_settlement",
+    "get_participation",
 }
 # Township finance's: make a statement (finance:settle), pay it (funds:write), download
 # it (finance:export).
-SETTLEMENTS = {"create_allied_settlement", "pay_allied_settlement", "export_allied_settlement"}
+SETTLEMENTS = {
+    "create_allied_settlement",
+    "pay_allied_settlement",
+    "export_allied_settlement",
+    # 以奖代补: finance:settle sets the wage rate and schemes, drafts and approves;
+    # finance:export downloads.
+    "create_wage_rate",
+    "create_subsidy_scheme",
+    "create_subsidy_settlement",
+    "approve_subsidy_settlement",
+    "export_subsidy_settlement",
+}
+# books:read over the whole township (a settlement covers every village in it).
+TOWNSHIP_BOOKS = {"get_subsidy_settlement"}
 MEMBER_WRITES = {
     "create_household",
     "split_household",
@@ -201,6 +224,10 @@ CHARTER_WORK = {
     "get_check_in_code",
     "get_qr_code",
     "check_in_member",
+    # What residents put into a project: recorded by whoever runs it (activities:manage).
+    "create_contribution",
+    "create_project_score",
+    "create_project_meeting",
 }
 
 CLERK_A = (
@@ -232,6 +259,7 @@ TOWNSHIP_ADMIN = (
     | TILL
     | BOOKS_REPORTS
     | SETTLEMENTS
+    | TOWNSHIP_BOOKS
     | {
         "revoke_record",
         "update_township",
@@ -250,18 +278,30 @@ OTHER_TOWNSHIP = ANY
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "township_admin": {"A": TOWNSHIP_ADMIN, "B": TOWNSHIP_ADMIN, "C": OTHER_TOWNSHIP},
     "township_finance": {
-        "A": READER | CATALOG_READS | BOOKS_REPORTS | SETTLEMENTS | {"get_trial_balance"},
-        "B": READER | CATALOG_READS | BOOKS_REPORTS | SETTLEMENTS | {"get_trial_balance"},
+        "A": READER
+        | CATALOG_READS
+        | BOOKS_REPORTS
+        | SETTLEMENTS
+        | TOWNSHIP_BOOKS
+        | {"get_trial_balance"},
+        "B": READER
+        | CATALOG_READS
+        | BOOKS_REPORTS
+        | SETTLEMENTS
+        | TOWNSHIP_BOOKS
+        | {"get_trial_balance"},
         "C": OTHER_TOWNSHIP,
     },
     "auditor": {
         "A": READER
         | CATALOG_READS
         | BOOKS_REPORTS
+        | TOWNSHIP_BOOKS
         | {"get_trial_balance", "verify_books", "list_audit_events"},
         "B": READER
         | CATALOG_READS
         | BOOKS_REPORTS
+        | TOWNSHIP_BOOKS
         | {"get_trial_balance", "verify_books", "list_audit_events"},
         "C": OTHER_TOWNSHIP,
     },
@@ -484,6 +524,8 @@ class Fresh:
             ids.update(_charter_ids(self.world, place_name))
         if {"project_id", "activity_id"} & wanted or route.name == "check_in_with_code":
             ids.update(_labor_ids(self.world, place_name))
+        if "subsidy_settlement_id" in wanted:
+            ids.update(_subsidy_ids(self.world, place_name))
         if {"endpoint_id", "delivery_id"} & wanted:
             ids.update(_webhook_ids(self.world, place_name))
         if "binding_id" in wanted:
@@ -628,6 +670,34 @@ def _labor_ids(world: w.World, place_name: str) -> dict[str, str]:
         "activity_id": str(activity.id),
         "check_in_code": code.token,
     }
+
+
+# A subsidy scheme that awards nothing (pool 0), so approvals book nothing.
+ZERO_SCHEME = {
+    "title": "矩阵方案",
+    "effective_on": "2020-01-01",
+    "pool_fen": 0,
+    "indicators": [
+        {
+            "id": "participation",
+            "type": "household_share",
+            "weight": 100,
+            "normalise": {"method": "min_max"},
+        }
+    ],
+    "award": {"method": "pool_split"},
+}
+
+
+def _subsidy_ids(world: w.World, place_name: str) -> dict[str, str]:
+    """A draft settlement of a day of its own in the place's township."""
+    place = world.places[place_name]
+    day = date(2030, 1, 1) + timedelta(next(_n))
+    with world.db.unit_of_work() as session:
+        settlement = subsidies.draft(
+            session, township_id=place.township.id, first=day, last=day, actor="test", now=utc_now()
+        )
+    return {"subsidy_settlement_id": str(settlement.id)}
 
 
 def _webhook_ids(world: w.World, place_name: str) -> dict[str, str]:
@@ -798,6 +868,34 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
             "period_start": "2026-01-01",
             "period_end": "2026-01-31",
         },
+        "create_wage_rate": lambda: {
+            "effective_on": str(date(2100, 1, 1) + timedelta(next(_n))),
+            "fen_per_person_day": 12_000,
+        },
+        "create_subsidy_scheme": lambda: {
+            **ZERO_SCHEME,
+            "effective_on": str(date(2200, 1, 1) + timedelta(next(_n))),
+        },
+        "create_subsidy_settlement": lambda: {
+            "period_start": str(day := date(2030, 1, 1) + timedelta(next(_n))),
+            "period_end": str(day),
+        },
+        "create_contribution": lambda: {
+            "kind": "money",
+            "amount_fen": 100,
+            "contributed_on": "2026-01-01",
+            "household_id": ids["household_id"],
+        },
+        "create_project_score": lambda: {
+            "household_id": ids["household_id"],
+            "score": 80,
+            "scored_on": "2026-01-01",
+        },
+        "create_project_meeting": lambda: {
+            "held_on": "2026-01-01",
+            "topic": "共谋",
+            "household_ids": [ids["household_id"]],
+        },
     }
     maker = bodies.get(name)
     return maker() if maker else None
@@ -829,6 +927,10 @@ def world(db, settings) -> w.World:  # type: ignore[no-untyped-def]
                 actor="test",
                 now=utc_now(),
                 publish=True,
+            )
+        for township_id in {place.township.id for place in built.places.values()}:
+            subsidies.create_scheme_version(
+                session, township_id=township_id, data=ZERO_SCHEME, actor="test", now=utc_now()
             )
     for name in built.places:
         # The record reads aim at: the resident's own in A.

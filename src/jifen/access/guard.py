@@ -46,6 +46,7 @@ from jifen.models import (
     Role,
     RoleGrant,
     Sale,
+    Settlement,
     Township,
     Village,
     WebhookDelivery,
@@ -746,6 +747,15 @@ def _allied_shop(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | N
 @resolver("settlement_id", "allied settlement")
 def _allied_settlement(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
     return _village_row_scope(session, "allied settlement", AlliedSettlement, id_)
+
+
+@resolver("subsidy_settlement_id", "subsidy settlement")
+def _subsidy_settlement(session: Session, id_: uuid.UUID, _caller: Caller) -> Scope | None:
+    # A settlement is the township's: it covers all of its villages.
+    township = session.execute(
+        select(Settlement.township_id).where(Settlement.id == id_)
+    ).scalar_one_or_none()
+    return None if township is None else Scope("subsidy settlement", id_, township)
 
 
 @resolver("sale_id", "sale")

@@ -83,6 +83,9 @@ def create_project(
         ends_on=body.ends_on,
         actor=caller.actor,
         now=clock.now,
+        category=body.category,
+        planned_investment_fen=body.planned_investment_fen,
+        status=body.status,
     )
     return ProjectRead.model_validate(project)
 

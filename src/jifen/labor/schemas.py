@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -46,6 +46,13 @@ class ProjectCreate(InputSchema):
     description: str = Field(default="", max_length=2000, examples=["三组至五组村道硬化 1.2 公里"])
     starts_on: date | None = Field(default=None, examples=["2025-03-01"])
     ends_on: date | None = Field(default=None, examples=["2025-06-30"])
+    category: str = Field(
+        default="other", pattern=r"^[a-z][a-z0-9_]{0,39}$", examples=["road", "ditch", "park"]
+    )
+    planned_investment_fen: int = Field(
+        default=0, ge=0, le=10**13, description="计划投资, in fen (以奖代补 caps read it)"
+    )
+    status: Literal["planned", "underway", "completed", "accepted", "cancelled"] = "planned"
 
     model_config = _examples(
         {
@@ -67,6 +74,9 @@ class ProjectRead(Schema):
     description: str
     starts_on: date | None
     ends_on: date | None
+    category: str
+    planned_investment_fen: int
+    status: str
     created_at: datetime
     created_by: str
 
@@ -80,6 +90,9 @@ class ProjectRead(Schema):
             "description": "三组至五组村道硬化 1.2 公里，群众投工投劳",
             "starts_on": "2025-03-01",
             "ends_on": "2025-06-30",
+            "category": "road",
+            "planned_investment_fen": 60_000_000,
+            "status": "underway",
             "created_at": "2025-02-20T02:00:00Z",
             "created_by": "user:0190d0c2-9f3a-7c1e-8a55-000000000061",
         }

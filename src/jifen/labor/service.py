@@ -69,6 +69,9 @@ def create_project(
     ends_on: date | None,
     actor: str,
     now: datetime,
+    category: str = "other",
+    planned_investment_fen: int = 0,
+    status: str = "planned",
 ) -> Project:
     if starts_on is not None and ends_on is not None and ends_on < starts_on:
         raise errors.ProjectDatesInvalid(
@@ -86,6 +89,9 @@ def create_project(
         description=description,
         starts_on=starts_on,
         ends_on=ends_on,
+        category=category,
+        planned_investment_fen=planned_investment_fen,
+        status=status,
         created_at=now,
         created_by=actor,
     )

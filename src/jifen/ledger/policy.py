@@ -51,6 +51,8 @@ class AccountKind(StrEnum):
     GOODS = "goods"  # where goods come from and go to, per category (purchase, donation...)
     PURCHASES = "purchases"  # money the fund paid for goods, at cost
     PAYOUTS = "payouts"  # money paid out of the fund (allied shops' settlements)
+    PROJECT = "project"  # money and appraised donations put into a project (per project code)
+    SUBSIDY = "subsidy"  # township awards (以奖代补) the village received, for construction
 
 
 OWNER_KINDS = frozenset({AccountKind.MEMBER, AccountKind.HOUSEHOLD, AccountKind.ORGANISATION})

@@ -82,6 +82,10 @@ class Project(Base):
     description: Mapped[str] = mapped_column(String(2000), default="")
     starts_on: Mapped[date | None]
     ends_on: Mapped[date | None]
+    # 以奖代补 (migration 0007): what kind of project, what it is planned to cost, where it is.
+    category: Mapped[str] = mapped_column(String(40), default="other", server_default="other")
+    planned_investment_fen: Mapped[int] = mapped_column(default=0, server_default="0")
+    status: Mapped[str] = mapped_column(String(16), default="planned", server_default="planned")
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
 

@@ -1,0 +1,187 @@
+"""The subsidy scheme document (以奖代补方案): what township finance writes and uploads.
+
+Validated in two passes, as charters are: Pydantic checks the shape; then each
+indicator's and the award method's parameters are checked by their plugin, and the
+cross-references (indicator ids in gates, tie breaks and tiers; weights adding up to
+100) against each other. Every error names its field: `indicators[2].normalise.target`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jifen.charters.document import FieldError, field_path
+from jifen.subsidies.builtin import Gate
+from jifen.subsidies.plugins import AwardMethod, IndicatorType, award_methods, indicator_types
+
+INDICATORS_MAX = 20
+WEIGHT_TOTAL = Decimal(100)
+_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Normalisation(StrEnum):
+    RATIO = "ratio"  # raw ÷ target, no more than the ceiling
+    MIN_MAX = "min_max"  # (raw − min) ÷ (max − min) across the eligible villages
+    RANK = "rank"  # 1 for the first, 0 for the last, evenly between
+
+
+class Normalise(_Strict):
+    method: Normalisation
+    target: Decimal | None = Field(default=None, gt=0, description="ratio: the raw value worth 1")
+    ceiling: Decimal = Field(default=Decimal(1), gt=0, le=10, description="ratio: at most this")
+
+
+class IndicatorDocument(_Strict):
+    id: str = Field(pattern=_ID)
+    type: str = Field(min_length=1, max_length=64, description="a registered indicator type")
+    label: str | None = Field(default=None, min_length=1, max_length=40)
+    params: dict[str, Any] = Field(default_factory=dict)
+    weight: Decimal = Field(gt=0, le=100, description="weights add up to 100")
+    normalise: Normalise
+
+
+class Rounding(StrEnum):
+    FEN = "fen"
+    YUAN = "yuan"
+
+
+class Remainder(StrEnum):
+    LARGEST_REMAINDER = "largest_remainder"  # one unit each to the largest fractions
+    RETAINED = "retained"  # what rounding cuts stays in the township's pool
+
+
+class RoundingDocument(_Strict):
+    unit: Rounding = Rounding.FEN
+    remainder: Remainder = Remainder.LARGEST_REMAINDER
+
+
+class Caps(_Strict):
+    share_of_investment: Decimal | None = Field(
+        default=None, gt=0, le=1, description="at most this share of the projects' investment"
+    )
+    per_village_max_fen: int | None = Field(default=None, ge=0, le=10**12)
+
+
+class AwardDocument(_Strict):
+    method: str = Field(min_length=1, max_length=64, description="a registered award method")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SchemeDocument(_Strict):
+    title: str = Field(min_length=1, max_length=200)
+    effective_on: date
+    pool_fen: int = Field(ge=0, le=10**13, description="the money the township sets aside")
+    indicators: list[IndicatorDocument] = Field(min_length=1, max_length=INDICATORS_MAX)
+    gates: list[Gate] = Field(default_factory=list, max_length=10)
+    tie_break: list[str] = Field(
+        default_factory=list,
+        max_length=INDICATORS_MAX,
+        description="after score: these indicators' raw values, higher first; then village code",
+    )
+    award: AwardDocument
+    caps: Caps = Caps()
+    rounding: RoundingDocument = RoundingDocument()
+
+
+class SchemeInvalid(Exception):
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = list(errors)
+
+
+@dataclass(frozen=True)
+class CompiledIndicator:
+    document: IndicatorDocument
+    type: IndicatorType
+    params: Any
+
+    @property
+    def label(self) -> str:
+        return self.document.label or self.type.label
+
+
+@dataclass(frozen=True)
+class Scheme:
+    document: SchemeDocument
+    indicators: tuple[CompiledIndicator, ...]
+    method: AwardMethod
+    method_params: Any
+
+
+def _errors(error: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[FieldError]:
+    return [
+        FieldError(field_path(prefix + tuple(e["loc"])), e["msg"])
+        for e in error.errors(include_url=False)
+    ]
+
+
+def compile_scheme(data: Any) -> Scheme:
+    try:
+        document = SchemeDocument.model_validate(data)
+    except ValidationError as error:
+        raise SchemeInvalid(_errors(error)) from None
+    errors: list[FieldError] = []
+    compiled: list[CompiledIndicator] = []
+    seen: set[str] = set()
+    for index, indicator in enumerate(document.indicators):
+        at = f"indicators[{index}]"
+        if indicator.id in seen:
+            errors.append(FieldError(f"{at}.id", f"indicator id {indicator.id!r} is used twice"))
+        seen.add(indicator.id)
+        if indicator.normalise.method is Normalisation.RATIO and indicator.normalise.target is None:
+            errors.append(FieldError(f"{at}.normalise.target", "ratio needs a target"))
+        if indicator.normalise.method is not Normalisation.RATIO and (
+            indicator.normalise.target is not None
+        ):
+            errors.append(FieldError(f"{at}.normalise.target", "only ratio has a target"))
+        kind = indicator_types.find(indicator.type)
+        if kind is None:
+            known = ", ".join(sorted(indicator_types.all()))
+            errors.append(FieldError(f"{at}.type", f"unknown indicator type ({known})"))
+            continue
+        try:
+            params = kind.params_model.model_validate(indicator.params)
+        except ValidationError as error:
+            errors.extend(_errors(error, ("indicators", index, "params")))
+            continue
+        compiled.append(CompiledIndicator(indicator, kind, params))
+    total = sum((i.weight for i in document.indicators), Decimal(0))
+    if total != WEIGHT_TOTAL:
+        errors.append(FieldError("indicators", f"weights add up to {total}, not 100"))
+    for index, gate in enumerate(document.gates):
+        if gate.indicator not in seen:
+            errors.append(
+                FieldError(f"gates[{index}].indicator", f"no indicator {gate.indicator!r}")
+            )
+    for index, name in enumerate(document.tie_break):
+        if name not in seen:
+            errors.append(FieldError(f"tie_break[{index}]", f"no indicator {name!r}"))
+    method = award_methods.find(document.award.method)
+    method_params = None
+    if method is None:
+        known = ", ".join(sorted(award_methods.all()))
+        errors.append(FieldError("award.method", f"unknown award method ({known})"))
+    else:
+        try:
+            method_params = method.params_model.model_validate(document.award.params)
+        except ValidationError as error:
+            errors.extend(_errors(error, ("award", "params")))
+        else:
+            for path, name in method.indicator_refs(method_params):
+                if name not in seen:
+                    errors.append(FieldError(f"award.params.{path}", f"no indicator {name!r}"))
+    if errors:
+        raise SchemeInvalid(errors)
+    assert method is not None
+    return Scheme(document, tuple(compiled), method, method_params)
