@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint openapi bench lock clean
+.PHONY: run test lint openapi bench bench-quick lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -c 'import sys; sys.exit("jifen needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -32,8 +32,12 @@ lint: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/jifen export-openapi
 
+## bench: every figure next to its reference, SQLite and PostgreSQL (~1 hour); bench-quick: small (10-20 min)
 bench: $(STAMP)
-	$(BIN)/python bench/bench_ledger.py
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
 
 ## lock: re-pin every dependency after changing pyproject.toml
 lock:

@@ -30,7 +30,7 @@ from jifen.rankings.router import router as rankings_router
 from jifen.records.router import router as records_router
 from jifen.subsidies.router import router as subsidies_router
 from jifen.tenancy.router import router as tenancy_router
-from jifen.web import build_web_app
+from jifen.web import build_web_app, redirect_to_till
 from jifen.webhooks.router import router as webhooks_router
 from jifen.webhooks.worker import DeliveryWorker
 
@@ -106,6 +106,7 @@ def create_app(
     app.include_router(subsidies_router)
     # The web pages: a Starlette app of their own (pages, not access-checked API routes).
     app.mount("/web", build_web_app(settings, app.state.db))
+    app.add_route("/till", redirect_to_till, methods=["GET"], include_in_schema=False)
     _declare_security(app)
 
     app.add_api_route("/healthz", health.live, name="healthz", include_in_schema=False)

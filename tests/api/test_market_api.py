@@ -7,6 +7,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from jifen.config import Settings
+from jifen.db import Database
+from jifen.ledger.policy import AccountKind
+from jifen.market import service as market
+from jifen.problems import IdempotencyKeyReused
 from tests.api.helpers import (
     Village,
     award,
@@ -22,6 +27,16 @@ from tests.api.helpers import (
     unique,
     validation_failed,
 )
+from tests.factories import (
+    account_of,
+    make_goods,
+    make_member,
+    make_sale,
+    make_township,
+)
+from tests.factories import award as factory_award
+from tests.factories import clock as factory_clock
+from tests.factories import make_village as factory_village
 
 
 def add_goods(client: TestClient, village: Village, **overrides: Any) -> dict[str, Any]:
@@ -423,3 +438,39 @@ def test_the_card_finds_the_member_and_pays(
         422,
         "card_other_village",
     )
+
+
+def test_a_key_names_one_basket(db: Database, settings: Settings) -> None:
+    """The sale's own check, below the route's stored answers (the web till and any other
+    caller of the service rely on it)."""
+    with db.unit_of_work() as session:
+        township = make_township(session)
+        place = factory_village(session, township)
+        soap = make_goods(session, settings, place, stock=5)
+        buyer, other = make_member(session, place), make_member(session, place)
+        sale = make_sale(session, settings, place, buyer, soap)
+        entry_key = "till-9-0001"
+
+    def again(member_id: Any, quantity: int) -> Any:
+        with db.unit_of_work() as session:
+            return market.sell(
+                session,
+                village_id=place.id,
+                member_id=member_id,
+                lines=[market.BasketLine(soap.id, quantity)],
+                expected_total_points=None,
+                cashier="test",
+                clock=factory_clock(settings),
+                idempotency_key=entry_key,
+            )
+
+    with db.unit_of_work() as session:
+        account = account_of(session, place, AccountKind.MEMBER, buyer.id)
+        factory_award(session, settings, place, account, 50)
+    first = again(buyer.id, 1)
+    assert again(buyer.id, 1).id == first.id
+    with pytest.raises(IdempotencyKeyReused):
+        again(other.id, 1)
+    with pytest.raises(IdempotencyKeyReused):
+        again(buyer.id, 2)
+    assert first.id != sale.id

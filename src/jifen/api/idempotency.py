@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, tuple_
+from sqlalchemy import Connection, Table, and_, bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from jifen.db import BATCH_AWARE, BatchParticipant, current_batch, write_batch
@@ -102,7 +102,16 @@ class _Written(BatchParticipant):
         if not wanted:
             return
         rows = connection.execute(
-            _LOOKUP_MANY.where(tuple_(_records.c.principal, _records.c.key).in_(sorted(wanted)))
+            # An OR of equalities uses the (principal, key) index on both databases, where
+            # SQLite plans a row-value IN over the whole index.
+            _LOOKUP_MANY.where(
+                or_(
+                    *(
+                        and_(_records.c.principal == principal, _records.c.key == key)
+                        for principal, key in sorted(wanted)
+                    )
+                )
+            )
         ).all()
         for row in rows:
             self.records[(row.principal, row.key)] = _Record(*row[2:])

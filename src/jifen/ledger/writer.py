@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Connection, Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from jifen.db import (
@@ -218,11 +218,21 @@ class _Books(BatchParticipant):
                 self.balances[state.id] = state
         keys = self.expected_keys - self.keys_free
         if keys:
-            # The unique index (village_id, actor, idempotency_key) answers this.
-            columns = tuple_(_entries.c.village_id, _entries.c.actor, _entries.c.idempotency_key)
+            # The unique index (village_id, actor, idempotency_key) answers this: an OR of
+            # equalities uses it on both databases, where SQLite plans a row-value IN over
+            # the whole index.
+            wanted = or_(
+                *(
+                    and_(
+                        _entries.c.village_id == village_id,
+                        _entries.c.actor == actor,
+                        _entries.c.idempotency_key == key,
+                    )
+                    for village_id, actor, key in sorted(keys)
+                )
+            )
             taken = {
-                (row[0], row[1], row[2])
-                for row in connection.execute(_KEYS_TAKEN.where(columns.in_(sorted(keys))))
+                (row[0], row[1], row[2]) for row in connection.execute(_KEYS_TAKEN.where(wanted))
             }
             self.keys_free |= keys - taken
         self.expected_villages.clear()

@@ -569,24 +569,27 @@ def pay(
     postings = [
         ledger.PostingInput(shop.account_id, -settlement.points),
         ledger.PostingInput(
-            _village_account(session, village_id, AccountKind.SUPERMARKET, Asset.POINTS, clock),
+            market.village_account(
+                session, village_id, AccountKind.SUPERMARKET, Asset.POINTS, clock.now
+            ),
             settlement.points,
         ),
     ]
     if settlement.amount_fen:  # a statement of a few points at a high rate may owe 0 fen
         postings += [
             ledger.PostingInput(
-                _village_account(session, village_id, AccountKind.FUND, Asset.CNY, clock),
+                market.village_account(session, village_id, AccountKind.FUND, Asset.CNY, clock.now),
                 -settlement.amount_fen,
             ),
             ledger.PostingInput(
-                _village_account(
+                market.village_account(
                     session,
                     village_id,
                     AccountKind.PAYOUTS,
                     Asset.CNY,
-                    clock,
+                    clock.now,
                     category=PAYOUTS_CATEGORY,
+                    name="联盟商家结算付款",
                 ),
                 settlement.amount_fen,
             ),
@@ -633,32 +636,6 @@ def _paid_with(session: Session, entry_id: uuid.UUID, actor: str, key: str) -> b
         )
     ).first()
     return found is not None
-
-
-def _village_account(
-    session: Session,
-    village_id: uuid.UUID,
-    kind: AccountKind,
-    asset: Asset,
-    clock: ledger.Clock,
-    *,
-    category: str = "main",
-) -> uuid.UUID:
-    """One of the village's own accounts; those the supermarket added open on first use."""
-    found = ledger.find_account_id(
-        session, village_id=village_id, kind=kind, asset=asset, category=category
-    )
-    if found is None:
-        found = ledger.open_account(
-            session,
-            village_id=village_id,
-            kind=kind,
-            asset=asset,
-            category=category,
-            name="联盟商家结算付款" if kind is AccountKind.PAYOUTS else None,
-            now=clock.now,
-        ).id
-    return found
 
 
 def settlement_reads(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.orm import Session
 
 from jifen.charters import service as charters
@@ -43,7 +43,7 @@ from jifen.models import (
     SaleLine,
     StockMovement,
 )
-from jifen.problems import NotFound
+from jifen.problems import IdempotencyKeyReused, NotFound
 from jifen.tenancy.service import get_village
 from jifen.webhooks.events import CODE_SUPERMARKET_REFUND, CODE_SUPERMARKET_SALE
 
@@ -241,27 +241,87 @@ class Donor:
     name: str
 
 
+# Account ids never change once an account exists (accounts are never closed or
+# deleted), so what was found is kept for the process: a sale then reads no account ids.
+# Only what a committed transaction saw is kept (an account opened in a transaction that
+# rolls back must not be remembered).
+_KNOWN_ACCOUNTS: dict[tuple[uuid.UUID, str, str, str], uuid.UUID] = {}
+_KNOWN_MAX = 100_000
+_SEEN = "jifen.market.accounts_seen"
+
+
+def _remember(
+    session: Session, key: tuple[uuid.UUID, str, str, str], account_id: uuid.UUID
+) -> None:
+    session.info.setdefault(_SEEN, {})[key] = account_id
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_seen_accounts(session: Session) -> None:
+    seen = session.info.pop(_SEEN, None)
+    if seen:
+        if len(_KNOWN_ACCOUNTS) + len(seen) > _KNOWN_MAX:
+            _KNOWN_ACCOUNTS.clear()
+        _KNOWN_ACCOUNTS.update(seen)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_seen_accounts(session: Session) -> None:
+    session.info.pop(_SEEN, None)
+
+
 def _goods_accounts(session: Session, goods: Sequence[Goods]) -> dict[tuple[str, str], uuid.UUID]:
-    """(asset, category) -> the goods' counterpart account, in one statement."""
+    """(asset, category) -> the goods' counterpart account, in one statement at most."""
+    village_id = goods[0].village_id
+    wanted = [(g.asset, c) for g in goods for c in GOODS_CATEGORIES]
+    known = {
+        (asset, c): _KNOWN_ACCOUNTS.get((village_id, AccountKind.GOODS.value, asset, c))
+        for asset, c in wanted
+    }
+    if all(known.values()):
+        return {k: v for k, v in known.items() if v is not None}
     rows = session.execute(
         select(Account.asset, Account.category, Account.id).where(
-            Account.village_id == goods[0].village_id,
+            Account.village_id == village_id,
             Account.kind == AccountKind.GOODS.value,
             Account.asset.in_([g.asset for g in goods]),
         )
     )
-    return {(row.asset, row.category): row.id for row in rows}
+    found = {(row.asset, row.category): row.id for row in rows}
+    for (asset, category), account_id in found.items():
+        _remember(session, (village_id, AccountKind.GOODS.value, asset, category), account_id)
+    return found
 
 
-def _village_account(
-    session: Session, village_id: uuid.UUID, kind: AccountKind, asset: Asset, now: datetime
+def village_account(
+    session: Session,
+    village_id: uuid.UUID,
+    kind: AccountKind,
+    asset: Asset,
+    now: datetime,
+    *,
+    category: str = "main",
+    name: str | None = None,
 ) -> uuid.UUID:
     """One of the village's own accounts; those the supermarket added open on first use."""
-    found = ledger.find_account_id(session, village_id=village_id, kind=kind, asset=asset)
-    if found is None:
-        found = ledger.open_account(
-            session, village_id=village_id, kind=kind, asset=asset, now=now
+    key = (village_id, kind.value, asset.value, category)
+    found = _KNOWN_ACCOUNTS.get(key)
+    if found is not None:
+        return found
+    found = ledger.find_account_id(
+        session, village_id=village_id, kind=kind, asset=asset, category=category
+    )
+    if found is None:  # opened in this transaction: remembered once it is found again
+        return ledger.open_account(
+            session,
+            village_id=village_id,
+            kind=kind,
+            asset=asset,
+            category=category,
+            name=name,
+            now=now,
         ).id
+    _remember(session, key, found)
     return found
 
 
@@ -290,11 +350,11 @@ def move_stock(
             ledger.PostingInput(accounts[(goods.asset, "purchase")], -quantity),
             ledger.PostingInput(goods.shelf_account_id, quantity),
             ledger.PostingInput(
-                _village_account(session, goods.village_id, AccountKind.FUND, Asset.CNY, clock.now),
+                village_account(session, goods.village_id, AccountKind.FUND, Asset.CNY, clock.now),
                 -amount_fen,
             ),
             ledger.PostingInput(
-                _village_account(
+                village_account(
                     session, goods.village_id, AccountKind.PURCHASES, Asset.CNY, clock.now
                 ),
                 amount_fen,
@@ -611,6 +671,7 @@ def sell_receipt(
     if idempotency_key is not None:
         replay = _sale_by_key(session, village_id, cashier, idempotency_key)
         if replay is not None:
+            _check_same_basket(session, replay, member_id, lines, idempotency_key)
             return Sold(replay, [], {}, "", 0, replayed=True)
     today = clock.local_date(clock.now)
     who = payer(session, village_id, member_id, today)
@@ -631,7 +692,7 @@ def sell_receipt(
             holder_kind=who.holder.value,
             holder_id=str(who.holder_id),
         )
-    supermarket = _village_account(
+    supermarket = village_account(
         session, village_id, AccountKind.SUPERMARKET, Asset.POINTS, clock.now
     )
     accounts = _goods_accounts(session, [p.goods for p in basket])
@@ -699,6 +760,18 @@ def sell_receipt(
     session.flush()
     after = next(p.balance_after for p in view.entry.postings if p.account_id == who.account_id)
     return Sold(sale, sold, {p.goods.id: p.goods for p in basket}, who.member.name, after)
+
+
+def _check_same_basket(
+    session: Session, sale: Sale, member_id: uuid.UUID, lines: Sequence[BasketLine], key: str
+) -> None:
+    """A key names one basket: the same key with another basket is refused, not answered
+    with the first sale."""
+    sold = [(line.goods_id, line.quantity) for line in sale_lines(session, [sale.id])[sale.id]]
+    if sale.member_id != member_id or sold != [(b.goods_id, b.quantity) for b in lines]:
+        raise IdempotencyKeyReused(
+            f"key {key!r} sold another basket (receipt {sale.seq})", sale_id=str(sale.id)
+        )
 
 
 def _sale_by_key(session: Session, village_id: uuid.UUID, actor: str, key: str) -> Sale | None:
@@ -843,7 +916,7 @@ def refund(
     picked = [(sold[w.position], w.quantity) for w in wanted]
     points = sum(line.unit_points * quantity for line, quantity in picked)
     accounts = _goods_accounts(session, [goods[line.goods_id] for line, _ in picked])
-    supermarket = _village_account(
+    supermarket = village_account(
         session, sale.village_id, AccountKind.SUPERMARKET, Asset.POINTS, clock.now
     )
     postings = [
@@ -886,6 +959,7 @@ def refund(
             .values(refunded_quantity=SaleLine.refunded_quantity + quantity)
             .execution_options(synchronize_session=False)
         )
+        session.expire(line)  # its refunded quantity moved in the database
         # A concurrent refund took it first: refuse, and the whole unit is undone.
         if moved.rowcount != 1:  # type: ignore[attr-defined]
             raise errors.RefundExceedsSale(

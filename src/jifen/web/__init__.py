@@ -15,5 +15,6 @@ Invariants:
 
 from jifen.web.app import build_web_app
 from jifen.web.pages import current_user, form_of, render, signed_in
+from jifen.web.till import redirect_to_till
 
-__all__ = ["build_web_app", "current_user", "form_of", "render", "signed_in"]
+__all__ = ["build_web_app", "current_user", "form_of", "redirect_to_till", "render", "signed_in"]

@@ -18,7 +18,7 @@ from jifen.access.guard import Caller
 from jifen.config import Settings
 from jifen.db import Database
 from jifen.kit.clock import utc_now
-from jifen.web import service
+from jifen.web import service, till
 from jifen.web.pages import (
     WebState,
     clear_session_cookie,
@@ -131,6 +131,7 @@ def build_web_app(
             Route("/login", login_page, methods=["GET"], name="login"),
             Route("/login", login_submit, methods=["POST"], name="login_submit"),
             Route("/logout", logout, methods=["POST"], name="logout"),
+            *till.routes(),
             Mount("/static", StaticFiles(packages=[("jifen.web", "static")]), name="static"),
         ],
         middleware=[
@@ -139,7 +140,7 @@ def build_web_app(
                 CsrfGuard,
                 signer=state.signer_async,
                 token_ttl_seconds=settings.web_session_ttl_seconds,
-                refuse=render_error,
+                refuse=till.refusal,
             ),
         ],
         exception_handlers={HTTPException: _http_error},
