@@ -873,7 +873,7 @@ def refund(
             "an allied shop's redemption is not refunded at the supermarket", field="sale_id"
         )
     if idempotency_key is not None:
-        replay = _refund_by_key(session, sale.village_id, actor, idempotency_key)
+        replay = refund_by_key(session, sale.village_id, actor, idempotency_key)
         if replay is not None:
             return replay
     writer.lock_books(session, sale.village_id)
@@ -994,7 +994,8 @@ def refund(
     return row
 
 
-def _refund_by_key(session: Session, village_id: uuid.UUID, actor: str, key: str) -> Refund | None:
+def refund_by_key(session: Session, village_id: uuid.UUID, actor: str, key: str) -> Refund | None:
+    """The refund this actor booked with this key, if any (a till checks before it asks)."""
     return session.execute(
         select(Refund)
         .join(Entry, Entry.id == Refund.entry_id)

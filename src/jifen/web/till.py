@@ -49,7 +49,7 @@ from jifen.market import till as market_till
 from jifen.market.router import goods_read, receipt, refund_read, sale_reads
 from jifen.market.schemas import GoodsRead, RefundCreate, SaleLineInput
 from jifen.market.service import BASKET_LINES_MAX
-from jifen.models import AuditEvent, Entry, Refund, RefundLine
+from jifen.models import AuditEvent, RefundLine
 from jifen.problems import (
     PROBLEM_MEDIA_TYPE,
     InternalError,
@@ -432,16 +432,6 @@ def _replayed(replayed: bool) -> dict[str, str] | None:
     return {idempotency.REPLAYED_HEADER: "true"} if replayed else None
 
 
-def _refund_with_key(
-    session: Session, village_id: uuid.UUID, actor: str, key: str
-) -> Refund | None:
-    return session.execute(
-        select(Refund)
-        .join(Entry, Entry.id == Refund.entry_id)
-        .where(Entry.village_id == village_id, Entry.actor == actor, Entry.idempotency_key == key)
-    ).scalar_one_or_none()
-
-
 @_write
 async def create_refund(request: Request) -> Response:
     """Refund the whole receipt (no lines) or some of its lines, in one entry."""
@@ -453,7 +443,7 @@ async def create_refund(request: Request) -> Response:
     def work(session: Session) -> tuple[bytes, bool]:
         scope = guard.require(session, caller, Permission.POINTS_REFUND, "village_id", village_id)
         sale = till_reads.get_receipt_sale(session, village_id, receipt_number)
-        earlier = _refund_with_key(session, village_id, caller.actor, key)
+        earlier = market.refund_by_key(session, village_id, caller.actor, key)
         row = earlier or market.refund(
             session,
             sale_id=sale.id,
