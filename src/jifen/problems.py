@@ -37,6 +37,8 @@ _HTTP_CODES = {
 class Problem(Exception):
     code: ClassVar[str] = "problem"
     title: ClassVar[str] = "Request refused"
+    # The title in Chinese (zh-CN) for villagers and clerks; every refusal names its own.
+    title_zh: ClassVar[str] = "请求被拒绝"
     status: ClassVar[int] = 400
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
