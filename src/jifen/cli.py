@@ -16,13 +16,26 @@ app = typer.Typer(help="jifen: a points ledger for village points schemes.", no_
 
 
 @app.command()
-def migrate() -> None:
-    """Apply the database migrations (creates the SQLite file if needed)."""
-    from jifen.migrate import upgrade
+def migrate(
+    lock_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds to wait for another process that is migrating", min=0),
+    ] = 300,
+) -> None:
+    """Apply the database migrations (creates the SQLite file if needed). Replicas that
+    start together take turns: one migrates, the others wait and find nothing to do."""
+    from jifen.migrate import MigrationLockTimeout, upgrade
 
     settings = Settings()
-    upgrade(settings.database_url)
-    typer.echo(f"migrated {_safe_url(settings.database_url)} to head")
+    try:
+        before, after = upgrade(settings.database_url, lock_timeout_seconds=lock_timeout)
+    except MigrationLockTimeout as exc:
+        typer.echo(f"not migrated: {exc}", err=True)
+        raise typer.Exit(3) from None
+    if before == after:
+        typer.echo(f"{_safe_url(settings.database_url)} is at head ({after}): nothing to do")
+    else:
+        typer.echo(f"migrated {_safe_url(settings.database_url)} from {before} to head ({after})")
 
 
 @app.command()
@@ -30,12 +43,21 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Default: JIFEN_HOST or 127.0.0.1")] = None,
     port: Annotated[int | None, typer.Option(help="Default: JIFEN_PORT or 8000")] = None,
     workers: int = 1,
-    access_log: bool = True,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            help="Also write uvicorn's plain access log (it shows query strings); each "
+            "request is logged as a JSON line with its request id either way"
+        ),
+    ] = False,
 ) -> None:
     """Serve the REST API (interactive docs at /docs)."""
     import uvicorn
 
+    from jifen.observability import configure_logging
+
     settings = Settings()
+    configure_logging(settings)
     uvicorn.run(
         "jifen.main:create_served_app",
         factory=True,
@@ -43,6 +65,8 @@ def serve(
         port=port or settings.port,
         workers=workers,
         access_log=access_log,
+        # Logging is configured above (JSON lines), not by uvicorn.
+        log_config=None,
     )
 
 
@@ -114,43 +138,75 @@ def create_admin(
 
 @app.command()
 def verify(
-    village: Annotated[str | None, typer.Option(help="Village id or code; default: all")] = None,
+    village: Annotated[
+        str | None, typer.Option(help="One village, by id or code (every village if omitted)")
+    ] = None,
+    all_villages: Annotated[
+        bool, typer.Option("--all", help="Every village (of --township, if given)")
+    ] = False,
+    township: Annotated[
+        str | None, typer.Option(help="With --all: the villages of this township (id or code)")
+    ] = None,
 ) -> None:
-    """Recompute every village's hash chain and balances; exit 1 if anything is broken."""
+    """Recompute each village's hash chain and balances, one village at a time, with
+    progress; exit 1 if anything is broken."""
+    from jifen.kit.progress import progress
     from jifen.ledger import service as ledger
-    from jifen.models import Village
+    from jifen.models import Township, Village
 
+    if village is not None and (all_villages or township is not None):
+        typer.echo("give either --village, or --all [--township]", err=True)
+        raise typer.Exit(2)
+    if township is not None and not all_villages:
+        typer.echo("--township goes with --all", err=True)
+        raise typer.Exit(2)
     settings = Settings()
     database = Database(settings)
     broken = 0
     try:
         with database.unit_of_work(write=False) as session:
-            query = select(Village).order_by(Village.code)
+            query = (
+                select(Village.id, Village.code, Village.name, Township.code, Township.id)
+                .join(Township, Township.id == Village.township_id)
+                .order_by(Township.code, Village.code)
+            )
             villages = [
-                v for v in session.execute(query).scalars() if village in (None, v.code, str(v.id))
+                (village_id, code, name)
+                for village_id, code, name, town_code, town_id in session.execute(query)
+                if village in (None, code, str(village_id))
+                and township in (None, town_code, str(town_id))
             ]
-            if not villages:
-                typer.echo("no village to verify", err=True)
-                raise typer.Exit(2)
-            for v in villages:
-                result = ledger.verify_books(session, v.id)
+        if not villages:
+            typer.echo("no village to verify", err=True)
+            raise typer.Exit(2)
+        with progress(len(villages), description="verifying") as step:
+            for village_id, code, name in villages:
+                # A read transaction per village: a township's books are not held open
+                # all at once.
+                with database.unit_of_work(write=False) as session:
+                    result = ledger.verify_books(session, village_id)
                 if result.is_intact:
-                    typer.echo(f"{v.code} {v.name}: intact, {result.entries_checked} entries")
+                    step(f"{code} {name}: intact, {result.entries_checked} entries")
                     continue
                 broken += 1
+                lines = []
                 if result.first_break:
                     fb = result.first_break
-                    typer.echo(
-                        f"{v.code} {v.name}: BROKEN at seq {fb.seq} "
-                        f"(entry {fb.entry_id}): {fb.reason}"
+                    lines.append(
+                        f"{code} {name}: BROKEN at seq {fb.seq} (entry {fb.entry_id}): {fb.reason}"
                     )
                 for m in result.balance_mismatches:
-                    typer.echo(
-                        f"{v.code} {v.name}: balance of account {m.account_id} is "
+                    lines.append(
+                        f"{code} {name}: balance of account {m.account_id} is "
                         f"{m.stored}, postings give {m.replayed}"
                     )
+                step("\n".join(lines) or f"{code} {name}: BROKEN")
     finally:
         database.dispose()
+    typer.echo(
+        f"{len(villages) - broken} of {len(villages)} villages intact"
+        + (f", {broken} BROKEN" if broken else "")
+    )
     raise typer.Exit(1 if broken else 0)
 
 
@@ -199,6 +255,86 @@ def tick_command(
         f"{report.notices} notices of points expiring"
     )
     raise typer.Exit(1 if report.failed else 0)
+
+
+@app.command("import-sheet")
+def import_sheet(
+    path: Annotated[Path, typer.Argument(help="The village's sheet: XLSX or CSV", exists=True)],
+    village: Annotated[str, typer.Option(help="The village, by id or code")],
+    township: Annotated[
+        str | None, typer.Option(help="The township (id or code), if the code is not unique")
+    ] = None,
+    holder: Annotated[
+        str, typer.Option(help="Who holds the balances: household (一户一档) or member")
+    ] = "household",
+    sheet: Annotated[str | None, typer.Option(help="The worksheet (XLSX); default: first")] = None,
+    operator: Annotated[
+        str, typer.Option(help="Who runs the import (kept in the audit trail)")
+    ] = "operator",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be created; write nothing")
+    ] = False,
+) -> None:
+    """Move a village onto jifen: households, members and opening balances (积分余额 and
+    累计积分) from its sheet. All or nothing; running it again does nothing."""
+    from jifen.kit.clock import local_date, utc_now
+    from jifen.ledger import service as ledger
+    from jifen.onboarding import service as onboarding
+    from jifen.onboarding.sheet import SheetUnreadable, read
+
+    if holder not in ("household", "member"):
+        typer.echo(f"--holder {holder!r}: give household or member", err=True)
+        raise typer.Exit(2)
+    try:
+        parsed = read(path, sheet_name=sheet)
+    except SheetUnreadable as exc:
+        typer.echo(f"{path}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    settings = Settings()
+    database = Database(settings)
+    try:
+        with database.unit_of_work() as session:
+            found = onboarding.find_village(session, village, township)
+            if len(found) != 1:
+                typer.echo(
+                    f"no village {village!r}"
+                    if not found
+                    else f"{len(found)} villages are {village!r}: give --township",
+                    err=True,
+                )
+                raise typer.Exit(2)
+            planned = onboarding.plan(
+                session,
+                sheet=parsed,
+                village_id=found[0].id,
+                holder="household" if holder == "household" else "member",
+            )
+            for line in planned.lines():
+                typer.echo(line)
+            if planned.refusals:
+                typer.echo(f"nothing imported: {len(planned.refusals)} rows refused", err=True)
+                raise typer.Exit(1)
+            if dry_run:
+                typer.echo("dry run: nothing written")
+                session.rollback()
+                return
+            if planned.is_empty:
+                typer.echo("nothing to do: the sheet is imported already")
+                return
+            now = utc_now()
+            onboarding.apply(
+                session,
+                planned,
+                clock=ledger.Clock(now=now, settings=settings),
+                operator=operator,
+                today=local_date(now, settings.zone),
+            )
+        typer.echo(
+            f"imported: {len(planned.households_new)} households, "
+            f"{len(planned.members_new)} members, {len(planned.openings_new)} opening entries"
+        )
+    finally:
+        database.dispose()
 
 
 @app.command("export-openapi")

@@ -99,6 +99,8 @@ class Committer:
         self._group_mean = 1.0
         # When the running group started (monotonic), for readiness checks.
         self.busy_since: float | None = None
+        # Told each group's size as it starts (jifen.observability's histogram).
+        self._observers: list[Callable[[int], None]] = []
 
     # --- submitting ------------------------------------------------------------------------
 
@@ -237,6 +239,10 @@ class Committer:
         if thread is not None:
             thread.join(timeout)
 
+    def add_observer(self, observer: Callable[[int], None]) -> None:
+        """Call `observer(size)` for every group, in the committer's thread."""
+        self._observers.append(observer)
+
     @property
     def is_alive(self) -> bool:
         return self._thread is None or self._thread.is_alive()
@@ -322,6 +328,8 @@ class Committer:
         self.stats.groups += 1
         self.stats.units += len(group)
         self.stats.largest_group = max(self.stats.largest_group, len(group))
+        for observer in self._observers:
+            observer(len(group))
         pending = list(group)
         redos = 0
         while pending:

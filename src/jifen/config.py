@@ -6,7 +6,7 @@ from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     webhook_worker_in_process: bool = True
     webhook_attempts_max: int = 8
     webhook_timeout_seconds: float = 10.0
+    # Logs: JSON lines on stderr at this level (jifen.observability).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The bearer token Prometheus presents to read /metrics; unset, /metrics answers 404.
+    metrics_token: SecretStr | None = None
 
     # --- bounds on every wait: past them a request gets 503 with Retry-After ---------------
     # Connecting to PostgreSQL, and waiting for a free connection of the pool.
@@ -73,6 +77,13 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token_length(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and 0 < len(token.get_secret_value()) < 16:
+            raise ValueError("JIFEN_METRICS_TOKEN must be at least 16 characters (or unset)")
+        return token
 
     @cached_property
     def zone(self) -> ZoneInfo:

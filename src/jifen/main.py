@@ -9,7 +9,7 @@ from typing import Any
 from anyio import to_thread
 from fastapi import FastAPI
 
-from jifen import __version__, health
+from jifen import __version__, health, observability
 from jifen.access.cards_router import router as cards_router
 from jifen.access.permissions import ClientScope
 from jifen.access.ratelimit import RateLimiter
@@ -111,12 +111,15 @@ def create_app(
 
     app.add_api_route("/healthz", health.live, name="healthz", include_in_schema=False)
     app.add_api_route("/readyz", health.ready, name="readyz", include_in_schema=False)
+    # Request ids, JSON request logs, and Prometheus metrics at /metrics.
+    app.state.metrics = observability.install(app, settings, app.state.db)
     return app
 
 
 def create_served_app() -> FastAPI:
     """What `jifen serve` runs: the API, and the webhook worker unless it runs apart."""
     settings = Settings()
+    observability.configure_logging(settings)
     return create_app(settings, webhook_worker=settings.webhook_worker_in_process)
 
 
