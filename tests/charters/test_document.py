@@ -318,8 +318,8 @@ CAP = {"per": "household", "period": "month", "max_points": 10}
                      id="no such day"),
         pytest.param(lambda d: d.update(effective_on="下个月"), ["effective_on"],
                      id="not a date"),
-        pytest.param(_rule(0, id="Meeting"), ["rules[0].id"], id="rule id pattern"),
-        pytest.param(_rule(0, category="村务"), ["rules[0].category"], id="category pattern"),
+        pytest.param(_rule(0, id="Meeting 1"), ["rules[0].id"], id="rule id pattern"),
+        pytest.param(_rule(0, category="村务/党建"), ["rules[0].category"], id="category pattern"),
         pytest.param(_rule(0, label=""), ["rules[0].label"], id="empty label"),
         pytest.param(_rule(0, points=2), ["rules[0].points"], id="unknown rule key"),
         pytest.param(_rule(0, moves=["points", "points"]), ["rules[0].moves"],
@@ -417,7 +417,7 @@ def test_every_shape_error_is_reported_at_once() -> None:
     document = minimal()
     del document["title"]
     document["effective_on"] = "2025-13-01"
-    document["rules"][0]["id"] = "Meeting"
+    document["rules"][0]["id"] = "Meeting 1"
     document["rules"][2]["evidence"] = ["video"]
     with pytest.raises(CharterInvalid) as raised:
         compile_charter(document)

@@ -96,6 +96,7 @@ class BatchRead(Schema, Generic[T]):
 class BatchRefused(Problem):
     code = "batch_refused"
     title = "An item of an all-or-nothing batch was refused; nothing was written"
+    title_zh = "整批提交中有一项被拒绝，未写入任何内容"
     status = 422
 
 

@@ -8,6 +8,7 @@ version's and after every event already scored in the village.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import uuid
 from collections.abc import Sequence
@@ -165,12 +166,27 @@ def _allow_debt(session: Session, village_id: uuid.UUID, charter: Charter) -> No
         village.allow_below_floor_codes = sorted(current | codes)
 
 
+_ASCII_CATEGORY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def entry_code_stem(category: str) -> str:
+    """The ASCII stem of a category's entry codes, stable for as long as the category is.
+
+    A lower_snake_case category is its own stem (the codes books already carry). Any
+    other (党建引领, Eco-1) gets `cat_` and 12 hex digits of its SHA-256: it depends on
+    no library's transliteration, so it never changes under a book's feet.
+    """
+    if _ASCII_CATEGORY.match(category):
+        return category
+    return "cat_" + hashlib.sha256(category.encode("utf-8")).hexdigest()[:12]
+
+
 def award_code(category: str) -> str:
-    return f"{category}_award"
+    return f"{entry_code_stem(category)}_award"
 
 
 def deduction_code(category: str) -> str:
-    return f"{category}_deduction"
+    return f"{entry_code_stem(category)}_deduction"
 
 
 def get_version(session: Session, version_id: uuid.UUID) -> CharterVersion:

@@ -47,18 +47,21 @@ SCORE_NOTES = (
 class ReplayWindowInvalid(Problem):
     code = "what_if_window_invalid"
     title = "The replay window must start on or before its last day"
+    title_zh = "重放窗口的开始日期不能晚于结束日期"
     status = 422
 
 
 class ReplaySubjectInvalid(Problem):
     code = "what_if_subject_invalid"
     title = "Replay one member or one household of the version's village, or the whole village"
+    title_zh = "请重放该版本所在村的一位村民、一户或全村"
     status = 422
 
 
 class ReplayTooLarge(Problem):
     code = "what_if_replay_too_large"
     title = "Too many records to replay at once; choose a shorter window or one member"
+    title_zh = "一次重放的记录过多，请缩短时间窗口或只选一位村民"
     status = 422
 
 

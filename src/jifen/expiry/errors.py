@@ -10,4 +10,5 @@ class NotHolderAccount(Problem):
 
     code = "not_a_holder_account"
     title = "Only a member's or household's spendable points expire"
+    title_zh = "只有村民或户的可用积分会过期"
     status = 422

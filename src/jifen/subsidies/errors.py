@@ -8,70 +8,82 @@ from jifen.problems import Problem
 class SchemeInvalidProblem(Problem):
     code = "subsidy_scheme_invalid"
     title = "The subsidy scheme document is not valid"
+    title_zh = "补助方案文件无效"
     status = 422
 
 
 class SchemeEffectiveDateTaken(Problem):
     code = "subsidy_scheme_effective_date_not_after_current"
     title = "A new scheme version must take effect after every version and settled period"
+    title_zh = "新方案版本的生效日期必须晚于所有版本和已结算期间"
     status = 409
 
 
 class NoSchemeInForce(Problem):
     code = "no_subsidy_scheme_in_force"
     title = "No subsidy scheme version was in force at the period's start"
+    title_zh = "期间开始时没有生效的补助方案版本"
     status = 422
 
 
 class WageRateMissing(Problem):
     code = "wage_rate_missing"
     title = "Labor was given on a day with no daily wage rate (工日单价) in force"
+    title_zh = "投工当天没有生效的工日单价"
     status = 409
 
 
 class WageRateDateTaken(Problem):
     code = "wage_rate_date_taken"
     title = "The township already has a daily wage rate from that day"
+    title_zh = "该乡镇从该日起已有工日单价"
     status = 409
 
 
 class GiverInvalid(Problem):
     code = "contribution_giver_invalid"
     title = "Name exactly one giver: a member, a household, or an organisation"
+    title_zh = "请只指定一个出资方：村民、户或组织"
     status = 422
 
 
 class ProjectAlreadyScored(Problem):
     code = "project_already_scored"
     title = "The household has already scored this project"
+    title_zh = "该户已就此项目计过分"
     status = 409
 
 
 class PeriodInvalid(Problem):
     code = "settlement_period_invalid"
     title = "Give a quarter (2026Q1) or a first and last day, in that order"
+    title_zh = "请给出一个季度（如 2026Q1）或按先后顺序的起止日期"
     status = 422
 
 
 class PoolExceeded(Problem):
     code = "subsidy_pool_exceeded"
     title = "The scheme's awards add up to more than its pool"
+    title_zh = "方案奖励合计超过资金池"
     status = 409
 
 
 class SettlementStale(Problem):
     code = "settlement_stale"
     title = "The books changed since this draft was computed; compute it again"
+    title_zh = "草稿计算后账目已变动，请重新计算"
     status = 409
 
 
 class SettlementApprovedAlready(Problem):
     code = "settlement_period_approved"
     title = "Another settlement of this period is already approved"
+    title_zh = "该期间已有另一份结算单获批"
     status = 409
 
 
 class SelfApproval(Problem):
     code = "settlement_self_approval"
     title = "A settlement is approved by someone other than its drafter"
+    title_zh = "结算单须由起草人以外的人审批"
     status = 409

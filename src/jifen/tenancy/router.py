@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, Header, Query, status
 
 from jifen.access import guard
 from jifen.access.guard import requires
@@ -21,9 +21,11 @@ from jifen.problems import (
     IdempotencyKeyReused,
     InvalidCursor,
     NotFound,
+    ValidationFailed,
     problem_responses,
 )
 from jifen.tenancy import errors, service
+from jifen.tenancy.policy import QUERY_LENGTH_MAX, mask_phone
 from jifen.tenancy.schemas import (
     HouseholdCreate,
     HouseholdRead,
@@ -32,6 +34,7 @@ from jifen.tenancy.schemas import (
     MemberCreate,
     MemberDeactivation,
     MemberDeparture,
+    MemberMatchRead,
     MemberMove,
     MemberRead,
     MembershipRead,
@@ -367,6 +370,45 @@ def list_members(
     return PageRead[MemberRead](
         items=[MemberRead.model_validate(m) for m in page.items], next_cursor=page.next_cursor
     )
+
+
+@router.get(
+    "/villages/{village_id}/members/search",
+    tags=["tenancy"],
+    summary="Find members (查找村民) by name, phone, 户号 or pinyin initials",
+    description="`q` is part of a name (张), phone digits (at least 4), a household "
+    "number (户号, exact), or pinyin initials / the start of the pinyin (zs, zhangsan). "
+    "Phones are masked unless the caller may edit this village's members.",
+    responses=problem_responses(NotFound),
+)
+@requires(Permission.TENANCY_READ, on="village_id")
+def search_members(
+    village_id: uuid.UUID,
+    session: SessionDep,
+    caller: CallerDep,
+    q: Annotated[str | None, Query(max_length=QUERY_LENGTH_MAX)] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> list[MemberMatchRead]:
+    if not q or not q.strip():
+        raise ValidationFailed("q is required: a name, phone digits, 户号 or pinyin initials")
+    # Full numbers for those who keep the member register here; masked for the rest.
+    village = guard.resolve(session, "village_id", {"village_id": str(village_id)}, caller)
+    full_phone = guard.allows(caller, Permission.MEMBERS_WRITE, village)
+    matches = service.search_members(session, village_id=village_id, query=q, limit=limit)
+    return [
+        MemberMatchRead(
+            id=m.member.id,
+            village_id=m.member.village_id,
+            name=m.member.name,
+            phone=m.member.phone if full_phone else mask_phone(m.member.phone),
+            is_phone_masked=not full_phone and m.member.phone is not None,
+            household_id=m.household_id,
+            household_number=m.household_number,
+            deactivated_on=m.member.deactivated_on,
+            matched_by=m.matched_by,
+        )
+        for m in matches
+    ]
 
 
 @router.get(

@@ -168,3 +168,20 @@ class OrganisationRead(Schema):
     name: str
     kind: OrganisationKind
     created_at: datetime
+
+
+class MemberMatchRead(Schema):
+    """A member found by search (户号 and how the query matched, for the clerk's list)."""
+
+    id: uuid.UUID
+    village_id: uuid.UUID
+    name: str
+    phone: str | None = Field(
+        description="In full for those who may edit members here; masked (138****5678) "
+        "for everyone else"
+    )
+    is_phone_masked: bool
+    household_id: uuid.UUID | None
+    household_number: str | None
+    deactivated_on: date | None
+    matched_by: str = Field(examples=["name", "phone", "household_number", "pinyin"])

@@ -26,7 +26,7 @@ from jifen.models import (
     Village,
 )
 from jifen.problems import AlreadyExists, NotFound
-from jifen.tenancy import errors
+from jifen.tenancy import errors, policy
 
 Model = TypeVar("Model", Township, Village, Household, Member, Organisation)
 
@@ -498,3 +498,51 @@ def list_organisations(
     if only is not None:
         query = query.where(Organisation.township_id.in_(list(only)))
     return _page(session, query, Organisation, limit, cursor)
+
+
+# A village's members are scanned in one bounded read (pinyin initials are computed, not
+# stored); villages are far smaller than this.
+SEARCH_SCAN_MAX = 20_000
+
+
+@dataclass(frozen=True)
+class MemberMatch:
+    member: Member
+    household_id: uuid.UUID | None
+    household_number: str | None
+    matched_by: str
+
+
+def search_members(
+    session: Session, *, village_id: uuid.UUID, query: str, limit: int
+) -> list[MemberMatch]:
+    """Members of a village matching a name, phone digits, 户号 or pinyin initials.
+
+    Exact-name and household-number matches come first, then the rest by name.
+    """
+    rows = session.execute(
+        select(Member, Household.id, Household.number)
+        .outerjoin(
+            HouseholdMembership,
+            (HouseholdMembership.member_id == Member.id) & HouseholdMembership.left_on.is_(None),
+        )
+        .outerjoin(Household, Household.id == HouseholdMembership.household_id)
+        .where(Member.village_id == village_id)
+        .order_by(Member.id)
+        .limit(SEARCH_SCAN_MAX)
+    ).all()
+    found: list[MemberMatch] = []
+    for member, household_id, number in rows:
+        how = policy.matched_by(policy.Candidate(member.name, member.phone, number), query)
+        if how is not None:
+            found.append(MemberMatch(member, household_id, number, how))
+    rank = {"household_number": 0, "name": 1, "phone": 2, "pinyin": 3}
+    found.sort(
+        key=lambda m: (
+            0 if m.member.name == query.strip() else 1,
+            rank[m.matched_by],
+            m.member.name,
+            str(m.member.id),
+        )
+    )
+    return found[:limit]

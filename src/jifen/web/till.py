@@ -71,30 +71,35 @@ TILL_API_PREFIX = "/till/villages/"
 class SignedOut(Problem):
     code = "unauthenticated"
     title = "请先登录 / Sign in first: the session is missing or has expired"
+    title_zh = "请先登录"
     status = 401
 
 
 class CsrfRefused(Problem):
     code = "csrf_failed"
     title = "页面已过期，请刷新页面 / The page's CSRF token is missing, expired or not yours"
+    title_zh = "页面已过期，请刷新页面"
     status = 403
 
 
 class OriginRefused(Problem):
     code = "origin_refused"
     title = "请求并非来自本站页面 / The request does not come from this site's pages"
+    title_zh = "请求并非来自本站页面"
     status = 403
 
 
 class TooLarge(Problem):
     code = "request_too_large"
     title = "提交内容过大 / The request is too large"
+    title_zh = "提交内容过大"
     status = 413
 
 
 class Malformed(Problem):
     code = "malformed_request"
     title = "无法识别的请求 / The request could not be read"
+    title_zh = "无法识别的请求"
     status = 400
 
 
