@@ -174,7 +174,7 @@ def test_only_a_pending_record_is_reviewed(world: World) -> None:
     with pytest.raises(errors.RecordNotPending) as refused:
         world.review(approved.id, reviewer=CLERK2)
     assert refused.value.code == "record_not_pending"
-    assert refused.value.extra == {"record_id": str(approved.id), "status": "approved"}
+    assert refused.value.extra == {"record_id": str(approved.id), "record_status": "approved"}
 
     pending = world.record("voluntary_labor", world.a2, quantity=2, recorder=LEADER)
     world.review(pending.id, reviewer=CLERK)

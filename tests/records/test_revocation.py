@@ -72,7 +72,7 @@ def test_a_record_is_revoked_once(world: World) -> None:
     with pytest.raises(errors.RecordNotRevocable) as refused:
         world.revoke(row.id)
     assert refused.value.code == "record_not_revocable"
-    assert refused.value.extra == {"record_id": str(row.id), "status": "revoked"}
+    assert refused.value.extra == {"record_id": str(row.id), "record_status": "revoked"}
     assert world.household_points(world.household_a) == 0
 
 
@@ -81,7 +81,7 @@ def test_a_pending_record_is_not_revocable(world: World) -> None:
 
     with pytest.raises(errors.RecordNotRevocable) as refused:
         world.revoke(row.id)
-    assert refused.value.extra["status"] == "pending"
+    assert refused.value.extra["record_status"] == "pending"
     assert world.get(row.id).status == "pending"
 
 

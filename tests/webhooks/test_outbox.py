@@ -71,6 +71,9 @@ def test_the_catalog() -> None:
         "record.approved",
         "record.rejected",
         "record.revoked",
+        "space.claimed",
+        "space.claim_ended",
+        "space.claim_transferred",
     ]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -34,8 +34,10 @@ RULES_MAX = 500
 RECORDER_RESIDENT = "resident"
 RECORDER_CHECK_IN = "check_in"
 SENIOR_ROLES = frozenset({"platform_admin", "township_admin"})
-_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-_CATEGORY = r"^[a-z][a-z0-9_]{0,39}$"
+# Real charters name rules LY-01 and categories 党建引领: Unicode letters and digits,
+# `-` and `_` (and `.` in rule ids, as before); `\w` is Unicode-aware here.
+_ID = r"^[^\W_][\w.-]{0,63}$"
+_CATEGORY = r"^[^\W_][\w-]{0,39}$"
 
 
 class _Strict(BaseModel):
@@ -139,9 +141,53 @@ class Merit(_Strict):
     )
 
 
+class NoticeMode(StrEnum):
+    BEFORE = "before"  # pre-effective: points pending until the list closes (先公示后生效)
+    AFTER = "after"  # count at once, open to challenge (先生效后公示)
+
+
+class NoticePeriod(StrEnum):
+    MONTHLY = "monthly"  # the records of month M are listed in month M+1
+
+
+class NoticeScope(_Strict):
+    """One notice list setting: which rule categories, how, and when (see docs/public-notice.md)."""
+
+    categories: list[str] | Literal["all"] = Field(
+        description='the rule categories listed, or "all"', examples=["all", ["environment"]]
+    )
+    mode: NoticeMode
+    period: NoticePeriod = NoticePeriod.MONTHLY
+    opens_on_day: int = Field(
+        ge=1, le=28, description="the day of the month the list opens (e.g. 25, 民主议政日)"
+    )
+    days: int = Field(ge=1, le=60, description="how many days the list runs")
+    appeal_days: int = Field(
+        ge=0, le=366, description="late appeals are heard this many days after closing"
+    )
+    deciding_role: str = Field(
+        min_length=1,
+        max_length=64,
+        description="the role that decides objections (村务监督委员会, the clerk)",
+        examples=["supervision_committee", "village_clerk"],
+    )
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, value: list[str] | str) -> list[str] | str:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError('name at least one category, or "all"')
+            if len(set(value)) != len(value):
+                raise ValueError("must not repeat a value")
+        return value
+
+
 class PublicNotice(_Strict):
+    # `days` and `categories` are the first version's shape, kept so stored documents load.
     days: int = Field(default=7, ge=0, le=60)
     categories: list[str] = Field(default_factory=list, max_length=20)
+    lists: list[NoticeScope] = Field(default_factory=list, max_length=20)
 
 
 # Points announced as expiring this many days ahead, unless the charter says otherwise.
@@ -396,9 +442,50 @@ def compile_charter(data: Any) -> Charter:
                     f"settings.public_notice.categories[{index}]", f"no rule in {category!r}"
                 )
             )
+    errors.extend(_notice_errors(settings.public_notice, categories))
     if errors:
         raise CharterInvalid(errors)
     return Charter(document, rules)
+
+
+# Flipped when the notice service (src/jifen/notice/) applies the lists: until then a
+# charter that asks for them is refused, since nothing would act on them.
+NOTICE_LISTS_APPLIED = False
+
+
+def _notice_errors(notice: PublicNotice, categories: set[str]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    claimed: dict[str, int] = {}
+    for index, scope in enumerate(notice.lists):
+        at = f"settings.public_notice.lists[{index}]"
+        if scope.categories == "all":
+            if len(notice.lists) > 1:
+                errors.append(
+                    FieldError(f"{at}.categories", '"all" must be the only notice list setting')
+                )
+            continue
+        for position, category in enumerate(scope.categories):
+            if category not in categories:
+                errors.append(
+                    FieldError(f"{at}.categories[{position}]", f"no rule in {category!r}")
+                )
+            elif category in claimed:
+                errors.append(
+                    FieldError(
+                        f"{at}.categories[{position}]",
+                        f"{category!r} is already listed by lists[{claimed[category]}]",
+                    )
+                )
+            else:
+                claimed[category] = index
+    if notice.lists and not NOTICE_LISTS_APPLIED:
+        errors.append(
+            FieldError(
+                "settings.public_notice.lists",
+                "notice lists are not applied by this server yet: nothing would act on them",
+            )
+        )
+    return errors
 
 
 def _expiry_errors(expiry: Expiry) -> list[FieldError]:
@@ -444,4 +531,6 @@ def role_codes_named(document: CharterDocument) -> list[tuple[str, str]]:
     for recorder in document.settings.review.required:
         if recorder not in (RECORDER_RESIDENT, RECORDER_CHECK_IN):
             named.append((f"settings.review.required.{recorder}", recorder))
+    for index, scope in enumerate(document.settings.public_notice.lists):
+        named.append((f"settings.public_notice.lists[{index}].deciding_role", scope.deciding_role))
     return named

@@ -37,6 +37,8 @@ from jifen.models.market import (
     SaleLine,
     StockMovement,
 )
+from jifen.models.notice import NoticeList, NoticeListItem, NoticeObjection
+from jifen.models.spaces import Space, SpaceClaim
 from jifen.models.subsidies import (
     Contribution,
     Meeting,
@@ -79,6 +81,9 @@ __all__ = [
     "Member",
     "MemberBinding",
     "MemberCredential",
+    "NoticeList",
+    "NoticeListItem",
+    "NoticeObjection",
     "OAuthClient",
     "Organisation",
     "OutboxEvent",
@@ -98,6 +103,8 @@ __all__ = [
     "ServiceSecret",
     "Settlement",
     "SettlementApproval",
+    "Space",
+    "SpaceClaim",
     "StockMovement",
     "Township",
     "Village",

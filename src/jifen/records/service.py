@@ -52,6 +52,7 @@ from jifen.models import (
     Record,
     RecordReview,
 )
+from jifen.notice import service as notice
 from jifen.problems import NotFound
 from jifen.records import errors
 from jifen.webhooks import events
@@ -458,11 +459,14 @@ def _book(
         allow_below_floor=is_deduction
         and row.points < 0
         and settings.deduction_floor is DeductionFloor.NEGATIVE,
+        # A `before` notice list holds the points until it closes (先公示后生效).
+        is_pending=notice.is_pending_under(charter, row.category),
     )
     row.entry_id = view.entry.id
     row.status = APPROVED
     session.add(row)
     session.flush()
+    notice.join(session, record=row, charter=charter, entry_id=view.entry.id, clock=clock)
     _emit(session, row, events.EventType.RECORD_APPROVED, clock.now)
 
 
@@ -529,7 +533,7 @@ def review(
     session.refresh(row)
     if row.status != PENDING or not row.stages_pending:
         raise errors.RecordNotPending(
-            f"record {row.id} is {row.status}", record_id=str(row.id), status=row.status
+            f"record {row.id} is {row.status}", record_id=str(row.id), record_status=row.status
         )
     version = session.get(CharterVersion, row.charter_version_id)
     assert version is not None  # a foreign key
@@ -590,9 +594,15 @@ def revoke(
     session.refresh(row)
     if row.status not in COUNTED:
         raise errors.RecordNotRevocable(
-            f"record {row.id} is {row.status}", record_id=str(row.id), status=row.status
+            f"record {row.id} is {row.status}", record_id=str(row.id), record_status=row.status
         )
-    if row.entry_id is not None:
+    if row.entry_id is not None and ledger.get_entry(session, row.entry_id).status == "pending":
+        # Still held by a `before` notice list: release the hold, nothing ever counted.
+        view = ledger.void_pending(
+            session, entry_id=row.entry_id, actor=actor, clock=clock, reason=f"撤回：{reason}"
+        )
+        row.reversal_entry_id = view.entry.id
+    elif row.entry_id is not None:
         view = ledger.reverse(
             session,
             entry_id=row.entry_id,

@@ -30,9 +30,12 @@ class EventType(StrEnum):
 
     The points.* events come from the ledger service (points.expiring from `jifen tick`,
     once per holder account and expiry day), the record.* events from the charter records
-    (a record waiting for review, approved, rejected or revoked). board.published,
-    board.finalized and settlement.approved are reserved for the boards and settlement
-    domains, which do not exist yet: nothing emits them.
+    (a record waiting for review, approved, rejected or revoked), settlement.approved from
+    the subsidies service (once per approved 以奖代补 settlement, township-wide: no village).
+    space.claimed, space.claim_ended and space.claim_transferred from the adopted spaces
+    (a claim made, ended early, or passed on to another claimant).
+    board.published and board.finalized are reserved for the boards domain, which does not
+    exist yet: nothing emits them.
     """
 
     POINTS_EARNED = "points.earned"
@@ -47,6 +50,9 @@ class EventType(StrEnum):
     RECORD_APPROVED = "record.approved"
     RECORD_REJECTED = "record.rejected"
     RECORD_REVOKED = "record.revoked"
+    SPACE_CLAIMED = "space.claimed"
+    SPACE_CLAIM_ENDED = "space.claim_ended"
+    SPACE_CLAIM_TRANSFERRED = "space.claim_transferred"
 
 
 # The booking path runs these for every entry: built once, on the tables, so that

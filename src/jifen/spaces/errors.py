@@ -1,0 +1,87 @@
+"""Why a space or a claim on it is refused."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from jifen.problems import Problem
+
+
+class SpaceAlreadyClaimed(Problem):
+    code = "space_already_claimed"
+    title = "The space already has a claimant on those dates"
+    title_zh = "该场地在这段日期内已有认领人"
+    status = 409
+
+    def __init__(
+        self,
+        *,
+        claim_id: uuid.UUID,
+        claimant_kind: str,
+        claimant_id: uuid.UUID,
+        claimant_name: str,
+        claim_starts_on: date,
+        claim_ends_on: date | None,
+    ) -> None:
+        until = claim_ends_on.isoformat() if claim_ends_on else "open-ended"
+        super().__init__(
+            f"{claimant_kind} {claimant_name!r} holds this space from "
+            f"{claim_starts_on.isoformat()} ({until}) and it does not allow shared care",
+            detail_zh=f"该场地已由 {claimant_name} 认领（自 {claim_starts_on.isoformat()} 起），"
+            "且不允许共同认管",
+            current_claim_id=str(claim_id),
+            claimant_kind=claimant_kind,
+            claimant_id=str(claimant_id),
+            claimant_name=claimant_name,
+        )
+
+
+class ClaimantNotInVillage(Problem):
+    code = "claimant_not_in_village"
+    title = "The claimant does not belong to the space's village"
+    title_zh = "认领人不属于该场地所在的村"
+    status = 422
+
+
+class ClaimantInactive(Problem):
+    code = "claimant_inactive"
+    title = "The member was deactivated before the claim starts"
+    title_zh = "该村民在认领开始前已停用"
+    status = 422
+
+
+class ClaimAlreadyEnded(Problem):
+    code = "space_claim_already_ended"
+    title = "The claim has already been ended or passed on"
+    title_zh = "该认领已结束或已转交"
+    status = 409
+
+
+class ClaimEndBeforeStart(Problem):
+    code = "space_claim_end_before_start"
+    title = "A claim cannot end before it starts"
+    title_zh = "认领的结束日期不能早于开始日期"
+    status = 422
+
+
+class ClaimEndAfterPlannedEnd(Problem):
+    code = "space_claim_end_after_planned_end"
+    title = "Ending a claim can only shorten it, never extend it"
+    title_zh = "提前结束只能缩短认领期，不能延长"
+    status = 422
+
+
+class SharedCareInUse(Problem):
+    code = "shared_care_in_use"
+    title = "Claims overlap on this space: shared care cannot be switched off"
+    title_zh = "该场地有时间重叠的多个认领，不能取消共同认管"
+    status = 409
+
+    def __init__(self, *, first_claim_id: uuid.UUID, second_claim_id: uuid.UUID) -> None:
+        super().__init__(
+            f"claims {first_claim_id} and {second_claim_id} overlap; end one first",
+            detail_zh="存在时间重叠的认领，请先结束其中之一",
+            first_claim_id=str(first_claim_id),
+            second_claim_id=str(second_claim_id),
+        )
