@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint openapi bench bench-quick lock clean
+.PHONY: run test lint openapi fuzz bench bench-quick lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -c 'import sys; sys.exit("jifen needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 openapi: $(STAMP)
 	$(BIN)/jifen export-openapi
+
+## fuzz: schemathesis with every check, 100 examples per operation (the suite runs 2)
+fuzz: $(STAMP)
+	JIFEN_FUZZ_EXAMPLES=$${JIFEN_FUZZ_EXAMPLES:-100} $(BIN)/python -m pytest -p no:cacheprovider -n 0 tests/api/test_schemathesis.py
 
 ## bench: every figure next to its reference, SQLite and PostgreSQL (~1 hour); bench-quick: small (10-20 min)
 bench: $(STAMP)

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     # An entry may be dated at most this far ahead of the server clock.
     occurred_at_future_skew_seconds: int = 300
     idempotency_key_length_max: int = 255
+    # Stored answers to Idempotency-Key requests are kept this many days, then `jifen tick`
+    # purges them (in batches of idempotency_purge_batch rows). A retry after that is still
+    # safe: an entry's own (actor, key) is unique, so the ledger never books it twice.
+    idempotency_retention_days: int = 30
+    idempotency_purge_batch: int = 1000
     # Requests per API key or per client ("" turns limiting off), the token endpoint per
     # client_id, and member-binding attempts per client (each guesses a credential).
     rate_limit: str = "1200/minute"
@@ -42,6 +47,12 @@ class Settings(BaseSettings):
     webhook_worker_in_process: bool = True
     webhook_attempts_max: int = 8
     webhook_timeout_seconds: float = 10.0
+    # Where webhooks may go (jifen.webhooks.ssrf). Production: https only, public
+    # addresses only, these ports ("any" for development). The allow_* switches are for
+    # development against a receiver on this machine, never for production.
+    webhook_allow_http: bool = False
+    webhook_allow_private_addresses: bool = False
+    webhook_ports: str = "443,80,8443"
     # Logs: JSON lines on stderr at this level (jifen.observability).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The bearer token Prometheus presents to read /metrics; unset, /metrics answers 404.
@@ -77,6 +88,35 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @field_validator("idempotency_retention_days", "idempotency_purge_batch")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
+
+    @field_validator("webhook_ports")
+    @classmethod
+    def _ports(cls, value: str) -> str:
+        if value.strip().lower() == "any":
+            return "any"
+        try:
+            ports = [int(part) for part in value.split(",")]
+        except ValueError:
+            raise ValueError(
+                "JIFEN_WEBHOOK_PORTS must be port numbers separated by commas, or 'any'"
+            ) from None
+        if not ports or any(not 1 <= port <= 65535 for port in ports):
+            raise ValueError("JIFEN_WEBHOOK_PORTS: every port must be within 1-65535")
+        return ",".join(str(port) for port in ports)
+
+    @property
+    def webhook_port_set(self) -> frozenset[int] | None:
+        """The ports webhooks may go to (None: any)."""
+        if self.webhook_ports == "any":
+            return None
+        return frozenset(int(port) for port in self.webhook_ports.split(","))
 
     @field_validator("metrics_token")
     @classmethod

@@ -49,6 +49,12 @@ from jifen.ledger.schemas import EntryRead
 from jifen.tenancy.schemas import MemberRead, TownshipRead, VillageRead
 
 JIFEN = [sys.executable, "-m", "jifen"]
+# The example's receiver listens on http://127.0.0.1: the development webhook settings.
+WEBHOOKS_TO_THIS_HOST = {
+    "JIFEN_WEBHOOK_ALLOW_HTTP": "true",
+    "JIFEN_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
+    "JIFEN_WEBHOOK_PORTS": "any",
+}
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "miniprogram_backend.py"
 DEADLINE_SECONDS = 30.0
 POLL_SECONDS = 0.1
@@ -83,7 +89,7 @@ def serve(database_url: str, db: Database, tmp_path: Path) -> Iterator[Callable[
 
     def start(**settings: str) -> str:
         port = _free_port()
-        env = {**os.environ, "JIFEN_DATABASE_URL": database_url}
+        env = {**os.environ, "JIFEN_DATABASE_URL": database_url, **WEBHOOKS_TO_THIS_HOST}
         env.update({f"JIFEN_{name.upper()}": value for name, value in settings.items()})
         log = (tmp_path / f"server-{port}.log").open("w+b")
         process = subprocess.Popen(

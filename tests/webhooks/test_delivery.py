@@ -45,10 +45,11 @@ from jifen.models import (
     WebhookEndpoint,
 )
 from jifen.problems import NotFound
-from jifen.webhooks import delivery
+from jifen.webhooks import delivery, ssrf
 from jifen.webhooks.delivery import FAILED, PENDING, SUCCEEDED
 from jifen.webhooks.worker import DeliveryWorker
 from tests.factories import account_of, award, clock, make_household, make_member, make_village
+from tests.webhooks.conftest import DEVELOPMENT_ENV, DEVELOPMENT_POLICY
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 ALL_POINTS = ["points.earned", "points.redeemed", "points.reversed"]
@@ -264,7 +265,11 @@ def _send(
     db: Database, http_client: httpx.Client, now: datetime, attempts_max: int = 8
 ) -> delivery.SendResult:
     return delivery.send_due(
-        lambda: db.unit_of_work(write=True), http_client, now, attempts_max=attempts_max
+        lambda: db.unit_of_work(write=True),
+        http_client,
+        now,
+        attempts_max=attempts_max,
+        policy=DEVELOPMENT_POLICY,
     )
 
 
@@ -652,7 +657,7 @@ def test_jifen_worker_delivers_as_a_process_of_its_own(
 
     worker = subprocess.Popen(
         [sys.executable, "-m", "jifen", "worker", "--poll-interval", "0.2"],
-        env={**os.environ, "JIFEN_DATABASE_URL": database_url},
+        env={**os.environ, "JIFEN_DATABASE_URL": database_url, **DEVELOPMENT_ENV},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -687,3 +692,109 @@ def test_events_nobody_listens_to_are_marked_without_being_loaded(
             select(func.count()).select_from(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
         ).scalar_one()
     assert waiting == 0
+
+
+# --- the SSRF guard at delivery time (see also test_ssrf.py) ------------------------------
+
+
+def _point_endpoint_at(db: Database, world: World, url: str) -> None:
+    with db.unit_of_work() as session:
+        endpoint = session.get(WebhookEndpoint, world.endpoint_id)
+        assert endpoint is not None
+        endpoint.url = url
+
+
+def _send_with(
+    db: Database, http_client: httpx.Client, now: datetime, policy: ssrf.UrlPolicy, answers: dict
+) -> tuple[delivery.SendResult, list[str]]:
+    """Send with a resolver that answers from `answers`; returns what it was asked."""
+    asked: list[str] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        asked.append(f"{host}:{port}")
+        return answers[host]
+
+    result = delivery.send_due(
+        lambda: db.unit_of_work(write=True),
+        http_client,
+        now,
+        attempts_max=8,
+        policy=policy,
+        resolver=resolver,
+    )
+    return result, asked
+
+
+def test_delivery_connects_to_the_address_it_checked_with_the_urls_host_name(
+    db: Database, settings: Settings, world: World, receiver: Receiver, http_client: httpx.Client
+) -> None:
+    port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+    # "hooks.jifen.test" exists in no DNS: the post can only reach the receiver through
+    # the address the guard resolved and checked.
+    _point_endpoint_at(db, world, f"http://hooks.jifen.test:{port}/hooks")
+    _award(db, settings, world, "alice", 5)
+    now = utc_now()
+    _dispatch(db, now)
+    result, asked = _send_with(
+        db, http_client, now, DEVELOPMENT_POLICY, {"hooks.jifen.test": ["127.0.0.1"]}
+    )
+    assert result == delivery.SendResult(sent=1, succeeded=1)
+    assert asked == [f"hooks.jifen.test:{port}"]  # resolved once, by the guard
+    [request] = receiver.requests
+    assert request.headers["host"] == f"hooks.jifen.test:{port}"
+    assert receiver.amounts_of(world.alice) == [5]
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        # DNS rebinding: the name now resolves to this host.
+        (["127.0.0.1"], "127.0.0.1 is a loopback address"),
+        # One public and one private answer: refused, whichever the connection would pick.
+        (["93.184.216.34", "10.0.0.7"], "10.0.0.7 is a private address"),
+        (["::ffff:169.254.169.254"], "169.254.169.254 is a link-local address (embedded in"),
+        (["::1"], "::1 is a loopback address"),
+    ],
+)
+def test_delivery_refuses_a_name_that_now_resolves_to_a_forbidden_address(
+    db: Database,
+    settings: Settings,
+    world: World,
+    receiver: Receiver,
+    http_client: httpx.Client,
+    answer: list[str],
+    reason: str,
+) -> None:
+    port = int(receiver.url.rsplit(":", 1)[1].split("/")[0])
+    _point_endpoint_at(db, world, f"http://rebind.jifen.test:{port}/hooks")
+    _award(db, settings, world, "alice", 3)
+    now = utc_now()
+    _dispatch(db, now)
+    # Production's address rules; http and the receiver's port are allowed only so that
+    # the address is what decides.
+    policy = ssrf.UrlPolicy(allow_http=True, allow_private_addresses=False, ports=None)
+    result, _ = _send_with(db, http_client, now, policy, {"rebind.jifen.test": answer})
+    assert result == delivery.SendResult(sent=1, retrying=1)
+    assert receiver.requests == []
+    [row] = _deliveries(db)
+    [attempt] = _attempts(db, row.id)
+    assert attempt.status_code is None
+    assert attempt.error is not None
+    assert attempt.error.startswith(f"webhook_url_refused: {reason}"), attempt.error
+
+
+def test_the_worker_applies_the_production_rules_to_urls_registered_before(
+    db: Database, settings: Settings, world: World, receiver: Receiver, http_client: httpx.Client
+) -> None:
+    # The world's endpoint is http://127.0.0.1:<port>: registered under development
+    # settings, the production worker refuses it (and posts nothing).
+    _award(db, settings, world, "alice", 4)
+    strict = Settings(database_url=db.settings.database_url)
+    worker = DeliveryWorker(db, strict, http_client=http_client)
+    counts = worker.run_once(utc_now())
+    assert (counts.sent, counts.retrying) == (1, 1)
+    assert receiver.requests == []
+    [row] = _deliveries(db)
+    [attempt] = _attempts(db, row.id)
+    assert attempt.error is not None
+    assert attempt.error.startswith("webhook_url_refused: it must use https"), attempt.error

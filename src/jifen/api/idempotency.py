@@ -9,14 +9,15 @@ either both exist or neither does. Refusals are not stored: a retry is judged af
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Connection, Table, and_, bindparam, insert, or_, select
+from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
-from jifen.db import BATCH_AWARE, BatchParticipant, current_batch, write_batch
+from jifen.db import BATCH_AWARE, BatchParticipant, Database, current_batch, write_batch
 from jifen.kit.canonical import canonical_json, sha256_hex
 from jifen.models import IdempotencyRecord
 from jifen.problems import IdempotencyKeyReused, ValidationFailed
@@ -181,3 +182,60 @@ def store(
             "created_at": now,
         },
     )
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    cutoff: datetime
+    purged: int
+    batches: int
+
+
+_PURGE_CHUNK = 200  # pairs per DELETE statement: well under any driver's parameter limit
+
+
+def purge_expired(
+    database: Database,
+    *,
+    now: datetime,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> PurgeReport:
+    """Delete the stored answers older than the retention (JIFEN_IDEMPOTENCY_RETENTION_DAYS),
+    oldest first, each batch of JIFEN_IDEMPOTENCY_PURGE_BATCH rows in a transaction of its
+    own, so that no lock is held long and an interrupted purge simply resumes next time.
+
+    A retry of a purged key is judged afresh; the ledger still refuses to book it twice,
+    because an entry's (village, actor, idempotency key) is unique."""
+    settings = database.settings
+    cutoff = now - timedelta(days=settings.idempotency_retention_days)
+    oldest = (
+        select(_records.c.principal, _records.c.key)
+        .where(_records.c.created_at < cutoff)
+        .order_by(_records.c.created_at, _records.c.principal, _records.c.key)
+        .limit(settings.idempotency_purge_batch)
+    )
+    purged = batches = 0
+    while True:
+        with database.unit_of_work() as session:
+            pairs = [(row.principal, row.key) for row in session.execute(oldest)]
+            for start in range(0, len(pairs), _PURGE_CHUNK):
+                chunk = pairs[start : start + _PURGE_CHUNK]
+                session.execute(
+                    delete(_records).where(
+                        _records.c.created_at < cutoff,
+                        or_(
+                            *(
+                                and_(_records.c.principal == principal, _records.c.key == key)
+                                for principal, key in chunk
+                            )
+                        ),
+                    )
+                )
+        if not pairs:
+            break
+        purged += len(pairs)
+        batches += 1
+        progress(f"idempotency records older than {cutoff.isoformat()}: {purged} purged")
+        if len(pairs) < settings.idempotency_purge_batch:
+            break
+    return PurgeReport(cutoff=cutoff, purged=purged, batches=batches)

@@ -23,12 +23,16 @@ import functools
 import inspect
 import json
 import logging
+import re
+import typing
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVar, cast
 
 from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
 from sqlalchemy import Table, insert
@@ -44,6 +48,7 @@ from jifen.api import batches, idempotency
 from jifen.db import Database, DatabaseUnavailable, write_batch
 from jifen.kit.clock import local_date, utc_now
 from jifen.kit.ids import new_id
+from jifen.kit.schemas import DETAIL_VALUE_SCHEMA
 from jifen.models import AuditEvent
 from jifen.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -331,6 +336,17 @@ class UnitOfWorkRoute(APIRoute):
         access = self.access
         grouped = self._grouped
         is_write = self._is_write
+        # Query parameters typed as a calendar day: Pydantic would also read a bare
+        # number as a Unix timestamp (`on=0` as 1970-01-01); only YYYY-MM-DD is taken.
+        day_params = tuple(
+            sorted(
+                {
+                    param.alias
+                    for param in _query_params(self.dependant)
+                    if _is_day(param.field_info.annotation)
+                }
+            )
+        )
 
         async def route_handler(request: Request) -> Response:
             db: Database = request.app.state.db
@@ -342,6 +358,9 @@ class UnitOfWorkRoute(APIRoute):
                     "This endpoint needs credentials: Authorization: Bearer <token>",
                     error="invalid_request",
                 )
+            _check_days(request, day_params)
+            if is_write:
+                _refuse_duplicate_keys(request, await request.body())
             state = _Request(db, method=request.method, path=request.url.path)
             key = request.headers.get(idempotency.HEADER) if is_post else None
             fingerprint = None
@@ -401,6 +420,120 @@ class UnitOfWorkRoute(APIRoute):
         return route_handler
 
 
+class MalformedRequest(Problem):
+    """What Starlette's own 400 answers as (a body that is not JSON): declared here so
+    that every operation documents it."""
+
+    code = "malformed_request"
+    title = "The request could not be read"
+    title_zh = "无法识别的请求"
+    status = 400
+
+
+class DuplicateJsonKey(Problem):
+    code = "duplicate_json_key"
+    title = "The JSON body names the same key twice in one object"
+    title_zh = "JSON 请求体的同一对象中有重复的键"
+    status = 400
+
+
+_DAY = re.compile(r"^(\d{4})-\d{2}-\d{2}$")
+DAY_YEAR_MIN, DAY_YEAR_MAX = 2000, 2999
+
+
+# What the schema says of the constraints checked above and in idempotency.check_key,
+# so that a client (or a fuzzer) reading the OpenAPI document sends only what is taken.
+DAY_PATTERN = r"^2[0-9]{3}-[0-9]{2}-[0-9]{2}$"
+INSTANT_PATTERN = r"^2[0-9]{3}-"
+TEXT_PATTERN = "^[^\\x00]*$"
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
+
+
+def document_constraints(openapi: dict[str, Any]) -> None:
+    """Add the real constraints of shared parameters to every operation's schema."""
+
+    def constrain(schema: dict[str, Any], **extra: Any) -> None:
+        for member in schema.get("anyOf", [schema]):
+            if member.get("type") == "string":
+                member.update(extra)
+
+    def text_without_nul(node: Any) -> None:
+        # Request text never holds NUL (kit.schemas.InputSchema refuses it) and dates
+        # lie in 2000-2999 (kit.schemas.Instant); responses only carry what was taken.
+        if isinstance(node, dict):
+            if node.get("type") == "string" and "pattern" not in node and "enum" not in node:
+                if node.get("format") == "date-time":
+                    node["pattern"] = INSTANT_PATTERN
+                elif node.get("format") is None:
+                    node["pattern"] = TEXT_PATTERN
+            for value in node.values():
+                text_without_nul(value)
+        elif isinstance(node, list):
+            for value in node:
+                text_without_nul(value)
+
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    # Free-form details (an entry's metadata) name this for their values.
+    schemas["DetailValue"] = DETAIL_VALUE_SCHEMA
+    text_without_nul(schemas)
+    for item in openapi.get("paths", {}).values():
+        for operation in item.values():
+            for param in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                schema = param.get("schema", {})
+                formats = {m.get("format") for m in schema.get("anyOf", [schema])}
+                if param["in"] == "query" and "date" in formats:
+                    constrain(schema, pattern=DAY_PATTERN)
+                elif param["in"] == "query" and "date-time" in formats:
+                    constrain(schema, pattern=INSTANT_PATTERN)
+                elif param["in"] == "header" and param["name"] == idempotency.HEADER:
+                    constrain(schema, minLength=1, pattern=IDEMPOTENCY_KEY_PATTERN)
+
+
+def _query_params(dependant: Dependant) -> list[Any]:
+    found = list(dependant.query_params)
+    for sub in dependant.dependencies:
+        found.extend(_query_params(sub))
+    return found
+
+
+def _is_day(annotation: Any) -> bool:
+    return annotation is date or date in typing.get_args(annotation)
+
+
+def _check_days(request: Request, names: tuple[str, ...]) -> None:
+    for name in names:
+        for value in request.query_params.getlist(name):
+            match = _DAY.match(value)
+            if match and DAY_YEAR_MIN <= int(match.group(1)) <= DAY_YEAR_MAX:
+                continue  # the calendar itself (2025-02-30) is checked by the schema
+            message = f"a day as YYYY-MM-DD between {DAY_YEAR_MIN} and {DAY_YEAR_MAX}"
+            raise ValidationFailed(
+                f"{name}={value!r}: {message}",
+                errors=[{"location": ["query", name], "message": message, "type": "date_format"}],
+            )
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in seen:
+            raise DuplicateJsonKey(f"the key {name!r} appears twice in one object", key=name)
+        seen[name] = value
+    return seen
+
+
+def _refuse_duplicate_keys(request: Request, body: bytes) -> None:
+    """Refuse `{"points": 1, "points": 100}`: which one the client meant is unknown, and
+    the idempotency hash (like most parsers) would see only the last one."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not body or not (content_type == "application/json" or content_type.endswith("+json")):
+        return
+    try:
+        json.loads(body, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError):
+        return  # not JSON: refused by the body's own validation, as before
+
+
 def prepares(expects: Callable[..., None]) -> Callable[[_E], _E]:
     """Declare what a grouped write endpoint will read, given its arguments (the session
     among them), so that the group committer reads it with the group's other writes at
@@ -454,9 +587,22 @@ def _document(access: Access, kwargs: dict[str, Any]) -> None:
             Unauthenticated, Forbidden, RateLimited, NotFound
         ).items():
             responses.setdefault(status, response)
-    # Any request may meet a database that does not answer within its bounds.
-    for status, response in problem_responses(ServiceUnavailable).items():
-        responses.setdefault(status, response)
+    # Any request may meet a database that does not answer within its bounds, and any
+    # request may be unreadable (a body that is not JSON, a key given twice).
+    for status, response in problem_responses(
+        ServiceUnavailable, MalformedRequest, DuplicateJsonKey
+    ).items():
+        if status in responses and status == MalformedRequest.status:
+            merged = dict(responses[status])
+            described = str(merged.get("description", ""))
+            missing = [
+                c for c in (MalformedRequest.code, DuplicateJsonKey.code) if c not in described
+            ]
+            if missing:
+                merged["description"] = f"{described}, {', '.join(missing)}".lstrip(", ")
+            responses[status] = merged
+        else:
+            responses.setdefault(status, response)
     kwargs["openapi_extra"] = extra
     kwargs["responses"] = responses
 
@@ -519,6 +665,7 @@ def _audit(
 class SecretShownOnce(Problem):
     code = "secret_shown_once"
     title = "Done already; its secret was shown once and is not kept"
+    title_zh = "已完成；密钥只显示一次，系统不保存"
     status = 409
 
 

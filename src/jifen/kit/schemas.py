@@ -6,7 +6,16 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 T = TypeVar("T")
 
@@ -67,7 +76,44 @@ def _in_range(value: datetime) -> datetime:
     return value
 
 
-Details = Annotated[dict[str, Any], AfterValidator(_small_json)]
+def _whole(value: object) -> object:
+    # JSON Schema's integer is any number with no fraction (1.0 is one): accept those, and
+    # refuse what a lax int would coerce from other types (strings, booleans).
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+# A whole number as JSON Schema means it (the schema says `integer`).
+WholeNumber = Annotated[int, BeforeValidator(_whole)]
+
+# Any JSON value without NUL characters (PostgreSQL cannot store them), as the schema says.
+_DETAIL_TEXT = {"type": "string", "pattern": "^[^\\x00]*$"}
+_DETAILS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "propertyNames": _DETAIL_TEXT,
+    "additionalProperties": {"$ref": "#/components/schemas/DetailValue"},
+}
+DETAIL_VALUE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        _DETAIL_TEXT,
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": {"$ref": "#/components/schemas/DetailValue"}},
+        {
+            "type": "object",
+            "propertyNames": _DETAIL_TEXT,
+            "additionalProperties": {"$ref": "#/components/schemas/DetailValue"},
+        },
+    ]
+}
+
+Details = Annotated[dict[str, Any], AfterValidator(_small_json), WithJsonSchema(_DETAILS_SCHEMA)]
 # An instant with its UTC offset (a bare local time would be ambiguous), within sane years.
 Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]

@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, StrictInt, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from jifen.api.batches import BATCH_ITEMS_MAX, ITEM_KEY_PATTERN, BatchCreate, check_keys_once
-from jifen.kit.schemas import Details, InputSchema, Instant, Schema
+from jifen.kit.schemas import Details, InputSchema, Instant, Schema, WholeNumber
 from jifen.ledger import service
 from jifen.ledger.policy import ASSET_PATTERN, AccountKind, Asset, Effect
 
@@ -37,7 +37,7 @@ class AccountCreate(InputSchema):
     household_id: uuid.UUID | None = None
     organisation_id: uuid.UUID | None = None
     name: str | None = Field(default=None, max_length=200)
-    balance_floor: StrictInt | None = Field(
+    balance_floor: WholeNumber | None = Field(
         default=None,
         ge=-AMOUNT_ABS_MAX,
         le=AMOUNT_ABS_MAX,
@@ -111,7 +111,7 @@ class StatementRead(Schema):
 
 class PostingCreate(InputSchema):
     account_id: uuid.UUID
-    amount: StrictInt = Field(
+    amount: WholeNumber = Field(
         description="Integer points (POINTS) or fen (CNY); positive credits the account, "
         "negative debits it.",
         examples=[6],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, LargeBinary, String
+from sqlalchemy import Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jifen.models.base import Base
@@ -21,3 +21,6 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+    # `jifen tick` purges records past the retention, oldest first, in bounded batches.
+    __table_args__ = (Index("ix_idempotency_records_created_at", "created_at"),)

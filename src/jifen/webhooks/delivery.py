@@ -44,6 +44,8 @@ from jifen.models import (
     WebhookEndpoint,
 )
 from jifen.problems import NotFound
+from jifen.webhooks import ssrf
+from jifen.webhooks.errors import WebhookUrlRefused
 
 PENDING = "pending"
 SUCCEEDED = "succeeded"
@@ -248,6 +250,8 @@ def send_due(
     *,
     attempts_max: int,
     batch_size: int = SEND_BATCH,
+    policy: ssrf.UrlPolicy = ssrf.STRICT,
+    resolver: ssrf.Resolver = ssrf.system_resolver,
 ) -> SendResult:
     """Post the deliveries due at `now`, at most one per endpoint and member at a time,
     and record each attempt.
@@ -256,13 +260,17 @@ def send_due(
     used, and no transaction is open while the requests are out. `now` decides what is
     due and when a retry falls; the signature's timestamp is the wall clock at sending,
     because the receiver checks it against its own.
+
+    Every URL is checked again against `policy` before its post, its host resolved by
+    `resolver` and every address checked, and the post connects to a checked address:
+    a refused URL is a failed attempt, logged with the reason (jifen.webhooks.ssrf).
     """
     with session_factory() as session:
         claimed = _claim(session, now, batch_size)
     if not claimed:
         return SendResult()
     with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(claimed))) as pool:
-        outcomes = list(pool.map(lambda c: _post(http_client, c), claimed))
+        outcomes = list(pool.map(lambda c: _post(http_client, c, policy, resolver), claimed))
     with session_factory() as session:
         return _record(session, outcomes, now, attempts_max)
 
@@ -304,14 +312,28 @@ def _claim(session: Session, now: datetime, batch_size: int) -> list[_Claimed]:
     return claimed
 
 
-def _post(http_client: httpx.Client, claimed: _Claimed) -> _Outcome:
+def _post(
+    http_client: httpx.Client,
+    claimed: _Claimed,
+    policy: ssrf.UrlPolicy,
+    resolver: ssrf.Resolver,
+) -> _Outcome:
     msg_id = str(claimed.delivery_id)
     started = time.monotonic()
     status_code: int | None = None
     error: str | None = None
     try:
+        # Checked again now, not only at registration: the settings or the name's
+        # addresses may have changed since (DNS rebinding).
+        target = ssrf.resolve(ssrf.check_url(claimed.url, policy), policy, resolver)
+    except WebhookUrlRefused as refused:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        error = f"{WebhookUrlRefused.code}: {refused.reason}"[:ERROR_LENGTH_MAX]
+        return _Outcome(claimed.delivery_id, None, error, duration_ms)
+    try:
         signed_at = utc_now()
         headers = {
+            "host": target.host_header(),
             "content-type": "application/json",
             "user-agent": USER_AGENT,
             "webhook-id": msg_id,
@@ -321,7 +343,13 @@ def _post(http_client: httpx.Client, claimed: _Claimed) -> _Outcome:
             ),
         }
         # The response body is never read: only the status counts.
-        with http_client.stream("POST", claimed.url, content=claimed.body, headers=headers) as r:
+        with http_client.stream(
+            "POST",
+            target.request_url(),
+            content=claimed.body,
+            headers=headers,
+            extensions=target.request_extensions(),
+        ) as r:
             status_code = r.status_code
     except Exception as exc:  # network errors, timeouts, bad URLs or secrets: a failed attempt
         error = f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH_MAX]

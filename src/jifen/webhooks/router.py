@@ -20,14 +20,15 @@ from sqlalchemy.orm import Session
 
 from jifen.access.guard import requires
 from jifen.access.permissions import ClientScope, Permission
-from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep
+from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep, SettingsDep
 from jifen.api.routing import UnitOfWorkRoute
 from jifen.kit.ids import new_id
 from jifen.kit.pagination import page_by_id
 from jifen.kit.schemas import InputSchema, PageRead, Schema
 from jifen.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from jifen.problems import InvalidCursor, NotFound, problem_responses
-from jifen.webhooks import delivery
+from jifen.webhooks import delivery, ssrf
+from jifen.webhooks.errors import WebhookUrlRefused
 from jifen.webhooks.events import EventType
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
@@ -109,13 +110,21 @@ def _endpoint(session: Session, endpoint_id: uuid.UUID) -> WebhookEndpoint:
     tags=["webhooks"],
     summary="Register a webhook endpoint (by the client itself)",
     description="Events about members bound to the client are posted to the URL, signed "
-    "by the Standard Webhooks scheme with the returned secret.",
+    "by the Standard Webhooks scheme with the returned secret. The URL must use https, "
+    "name a public address (no loopback, private, link-local, multicast or reserved one) "
+    "on an allowed port (443, 80, 8443 by default), and carry no credentials.",
+    responses=problem_responses(WebhookUrlRefused),
 )
 @requires(None, client_scope=ClientScope.WEBHOOKS_MANAGE, staff=False, shows_secret=True)
 def create_endpoint(
-    body: EndpointCreate, session: SessionDep, caller: CallerDep, clock: ClockDep
+    body: EndpointCreate,
+    session: SessionDep,
+    caller: CallerDep,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> EndpointIssued:
     assert caller.township_id is not None
+    ssrf.check_url(str(body.url), ssrf.UrlPolicy.from_settings(settings))
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     endpoint = WebhookEndpoint(
         id=new_id(),
@@ -168,14 +177,21 @@ def get_endpoint(endpoint_id: uuid.UUID, session: SessionDep) -> EndpointRead:
     "/webhook-endpoints/{endpoint_id}",
     tags=["webhooks"],
     summary="Change, disable or enable a webhook endpoint",
-    description="While disabled, its deliveries wait; enabled again, they go out.",
+    description="While disabled, its deliveries wait; enabled again, they go out. A new "
+    "URL is checked as at registration.",
+    responses=problem_responses(NotFound, WebhookUrlRefused),
 )
 @requires(Permission.WEBHOOKS_MANAGE, on="endpoint_id", client_scope=ClientScope.WEBHOOKS_MANAGE)
 def update_endpoint(
-    endpoint_id: uuid.UUID, body: EndpointUpdate, session: SessionDep, clock: ClockDep
+    endpoint_id: uuid.UUID,
+    body: EndpointUpdate,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> EndpointRead:
     endpoint = _endpoint(session, endpoint_id)
     if body.url is not None:
+        ssrf.check_url(str(body.url), ssrf.UrlPolicy.from_settings(settings))
         endpoint.url = str(body.url)
     if body.events is not None:
         endpoint.events = sorted({e.value for e in body.events})

@@ -17,7 +17,7 @@ import httpx
 from jifen.config import Settings
 from jifen.db import Database
 from jifen.kit.clock import utc_now
-from jifen.webhooks import delivery
+from jifen.webhooks import delivery, ssrf
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class DeliveryWorker:
             self.http_client,
             now or utc_now(),
             attempts_max=self.settings.webhook_attempts_max,
+            policy=ssrf.UrlPolicy.from_settings(self.settings),
         )
         return RunCounts(
             dispatched.events,
