@@ -424,6 +424,18 @@ def aims(r: dict[str, Any]) -> list[Aim]:
                         lowest >= 0 and red["books_check"] == "ok",
                     )
                 )
+        county = b.get("subsidies")
+        if county:
+            out.append(
+                Aim(
+                    label,
+                    f"以奖代补 settlement ≤ 5 s: {county['villages']:,} villages, "
+                    f"{county['households']:,} households, {county['records']:,} records",
+                    f"{county['compute_s']:.2f} s "
+                    f"(raw grouped query {county['raw_aggregate_s']:.2f} s)",
+                    county["compute_s"] <= 5,
+                )
+            )
         reads = b.get("reads")
         grow = (reads or {}).get("http_bookings") or {}
         if "small" in grow and "large" in grow:

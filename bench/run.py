@@ -16,6 +16,9 @@ What it measures (docs/benchmarks.md explains each figure and what bounds it):
    redemptions by 64 clients with the books checked afterwards; references: the load
    generator's ceiling and GET /healthz (figures_http.py);
 4. balance and statement reads at 10k and 1M entries, and the ratio (figures_reads.py);
+   the township's quarterly 以奖代补 settlement over a county (200 villages, 100,000
+   households, 1,000,000 labor records and entries), next to one raw grouped query over
+   the same records (figures_subsidies.py);
 5. the server's peak memory, next to the same server's idle memory after its start;
    django-hordak on the same PostgreSQL right after the service figures (bench/peers/,
    --no-peers to skip); with --profile, py-spy profiles of the server and of the
@@ -69,13 +72,14 @@ from figures_http import (
 from figures_raw import raw_figures
 from figures_reads import read_figures, read_ratios
 from figures_service import measure_service, service_figures
+from figures_subsidies import measure as measure_subsidies
 from loadgen import LoadResult
 from profiling import gc_line, profile_tables, py_spy, read_collapsed, sql_table, summarise_threads
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 PEERS = BENCH / "peers" / "run_hordak.sh"
 
-FIGURES = ("raw", "service", "entries", "batches", "redemptions", "reads")
+FIGURES = ("raw", "service", "entries", "batches", "redemptions", "reads", "subsidies")
 HTTP_FIGURES = {"entries", "batches", "redemptions"}
 # Figures whose reference is the raw storage limit: it is measured with them.
 NEEDS_RAW = {"service", "entries", "batches"}
@@ -100,6 +104,8 @@ QUICK = {
     "read_rounds": 3,
     "grow_requests": 1000,
     "profile_requests": 1000,
+    "county_households": 5000,
+    "county_entries": 50_000,
 }
 
 
@@ -168,12 +174,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=5000,
         help="POST /v1/entries at c=16 into the books at each read size (0: none)",
     )
+    g = p.add_argument_group("the county's settlement (subsidies)")
+    g.add_argument("--county-villages", type=int, default=200, help="villages in the township")
+    g.add_argument("--county-households", type=int, default=100_000, help="households in all")
+    g.add_argument(
+        "--county-entries", type=int, default=1_000_000, help="labor records and entries in all"
+    )
+    g.add_argument("--county-repeat", type=int, default=3, help="settlements timed (best of)")
     g = p.add_argument_group("what to run")
     g.add_argument(
         "--figures",
         default=",".join(FIGURES),
         help="which figures: raw (the storage reference), service, entries (HTTP one per "
-        "request), batches (the batch endpoint), redemptions, reads",
+        "request), batches (the batch endpoint), redemptions, reads, subsidies (the "
+        "county's settlement)",
     )
     g.add_argument("--no-http-reads", action="store_true", help="reads in-process only")
     g.add_argument("--profile", action="store_true", help="py-spy: server at c=16, committer")
@@ -304,6 +318,15 @@ def run_backend(
         reads = read_figures(args, dbs, work, backend)
         reads["ratios"] = read_ratios(reads)
         out["reads"] = reads
+    if "subsidies" in figures:
+        out["subsidies"] = measure_subsidies(
+            backend.kind,
+            args.county_villages,
+            args.county_households,
+            args.county_entries,
+            args.county_repeat,
+            pg_url=args.pg_url.rstrip("/"),
+        )
     return out
 
 

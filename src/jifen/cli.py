@@ -1,4 +1,5 @@
-"""The `jifen` command: serve, migrate, seed-demo, verify, tick, export-openapi."""
+"""The `jifen` command: serve, migrate, seed-demo, verify, tick, settle, export-openapi,
+export-errors."""
 
 from __future__ import annotations
 
@@ -221,12 +222,15 @@ def tick_command(
     ] = None,
     village: Annotated[str | None, typer.Option(help="Village id or code; default: all")] = None,
 ) -> None:
-    """Book the points expiries and year-end clearings that fell due, and announce points
-    about to expire. Safe to run twice, and after a gap: it catches up, in order."""
+    """Open and close the public notice lists that fell due (posting held entries), book
+    the points expiries and year-end clearings that fell due, and announce points about
+    to expire. Safe to run twice, and after a gap: it catches up, in order."""
     from datetime import datetime, timedelta
 
+    from jifen.api import idempotency
     from jifen.expiry import service as expiry
     from jifen.kit.clock import utc_now
+    from jifen.notice import service as notice
     from jifen.problems import NotFound
 
     settings = Settings()
@@ -243,8 +247,14 @@ def tick_command(
             typer.echo(f"--now {now} is in the future: nothing may be booked ahead", err=True)
             raise typer.Exit(2)
     database = Database(settings)
+    purged = None
     try:
+        # Notice lists first: points posted at a list's closing are then seen by expiry.
+        listed = notice.tick(database, now=at, village=village, progress=typer.echo)
         report = expiry.tick(database, now=at, village=village, progress=typer.echo)
+        if village is None:
+            # Idempotency records belong to callers, not villages: purged on a full tick.
+            purged = idempotency.purge_expired(database, now=at, progress=typer.echo)
     except NotFound:
         typer.echo(f"no village {village!r}", err=True)
         raise typer.Exit(2) from None
@@ -252,9 +262,17 @@ def tick_command(
         database.dispose()
     typer.echo(
         f"tick at {at.isoformat()}: {report.entries} entries booked, "
-        f"{report.notices} notices of points expiring"
+        f"{report.notices} notices of points expiring, "
+        f"notice lists {listed.opened} opened and {listed.closed} closed "
+        f"({listed.posted} held entries posted)"
+        + (
+            f", {purged.purged} idempotency records older than "
+            f"{settings.idempotency_retention_days} days purged"
+            if purged is not None
+            else ""
+        )
     )
-    raise typer.Exit(1 if report.failed else 0)
+    raise typer.Exit(1 if report.failed or listed.failed else 0)
 
 
 @app.command("import-sheet")
@@ -335,6 +353,116 @@ def import_sheet(
         )
     finally:
         database.dispose()
+
+
+@app.command()
+def settle(
+    township: Annotated[str, typer.Option(help="The township, by id or code")],
+    period: Annotated[str, typer.Option(help="The quarter to settle, e.g. 2026Q3")],
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the settlement's CSV and XLSX into this directory", file_okay=False
+        ),
+    ] = None,
+    operator: Annotated[
+        str, typer.Option(help="Who drafts it (another person approves it)")
+    ] = "operator",
+) -> None:
+    """Draft a township's 以奖代补 settlement for a quarter (the stored draft again if the
+    books have not changed) and write its exports, with progress. Approval stays with
+    another person, through the API."""
+    import os
+    import uuid
+
+    from sqlalchemy import func
+
+    from jifen.kit.clock import utc_now
+    from jifen.kit.progress import progress
+    from jifen.models import Township, Village
+    from jifen.problems import Problem
+    from jifen.subsidies import service as subsidies
+
+    try:
+        first, last = subsidies.quarter(period)
+    except Problem as refused:
+        typer.echo(f"--period: {refused.detail}", err=True)
+        raise typer.Exit(2) from None
+    if export is not None and export.exists() and not export.is_dir():
+        typer.echo(f"--export {export}: not a directory", err=True)
+        raise typer.Exit(2)
+    settings = Settings()
+    database = Database(settings)
+    try:
+        with database.unit_of_work(write=False) as session:
+            towns = [
+                (town_id, name)
+                for town_id, code, name in session.execute(
+                    select(Township.id, Township.code, Township.name)
+                )
+                if township in (code, str(town_id))
+            ]
+        if len(towns) != 1:
+            typer.echo(f"no township {township!r}", err=True)
+            raise typer.Exit(2)
+        township_id, township_name = towns[0]
+        with database.unit_of_work(write=False) as session:
+            villages = session.execute(
+                select(func.count(Village.id)).where(Village.township_id == township_id)
+            ).scalar_one()
+        total = 1 + villages + (2 if export is not None else 0)
+        with progress(total, description=f"settling {township_name} {period.upper()}") as step:
+            try:
+                with database.unit_of_work() as session:
+                    settlement = subsidies.draft(
+                        session,
+                        township_id=township_id,
+                        first=first,
+                        last=last,
+                        actor=operator,
+                        now=utc_now(),
+                    )
+                    settlement_id: uuid.UUID = settlement.id
+                    total_fen = settlement.total_fen
+                    result = subsidies.result_of(settlement)
+            except Problem as refused:
+                typer.echo(f"not settled: {refused.code}: {refused.detail}", err=True)
+                raise typer.Exit(1) from None
+            step(f"settlement {settlement_id}: {total_fen / 100:.2f} yuan in all")
+            for village in result["villages"]:
+                tier = f" ({village['tier_label']})" if village.get("tier_label") else ""
+                step(
+                    f"{village['code']} {village['name']}: "
+                    f"{int(village['award_fen']) / 100:.2f} yuan{tier}"
+                )
+            if export is not None:
+                export.mkdir(parents=True, exist_ok=True)
+                for fmt in ("csv", "xlsx"):
+                    with database.unit_of_work(write=False) as session:
+                        content, stem = subsidies.export(session, settlement_id, fmt)
+                    target = export / f"{stem}.{fmt}"
+                    # Written whole and then renamed: never half a file under the real name.
+                    partial = target.with_name(f".{target.name}.partial")
+                    partial.write_bytes(content)
+                    os.replace(partial, target)
+                    step(f"wrote {target} ({len(content)} bytes)")
+    finally:
+        database.dispose()
+    typer.echo(f"drafted settlement {settlement_id}; approve it with the API (another person)")
+
+
+@app.command("export-errors")
+def export_errors(
+    output: Annotated[Path, typer.Option(help="Where to write the catalog")] = Path(
+        "docs/errors.md"
+    ),
+) -> None:
+    """Write the error catalog (every problem code, in English and Chinese) to docs/errors.md."""
+    from jifen import error_catalog
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(error_catalog.markdown(), encoding="utf-8")
+    typer.echo(f"wrote {output}")
 
 
 @app.command("export-openapi")

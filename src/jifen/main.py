@@ -9,12 +9,13 @@ from typing import Any
 from anyio import to_thread
 from fastapi import FastAPI
 
-from jifen import __version__, health, observability
+from jifen import __version__, api_docs, error_catalog, health, observability
 from jifen.access.cards_router import router as cards_router
 from jifen.access.permissions import ClientScope
 from jifen.access.ratelimit import RateLimiter
 from jifen.access.router import oauth_router
 from jifen.access.router import router as access_router
+from jifen.api.routing import document_constraints
 from jifen.charters.router import charter_schemas
 from jifen.charters.router import router as charters_router
 from jifen.charters.whatif_router import router as whatif_router
@@ -25,9 +26,10 @@ from jifen.labor.router import router as labor_router
 from jifen.ledger.router import router as ledger_router
 from jifen.market.reports_router import router as market_reports_router
 from jifen.market.router import router as market_router
-from jifen.problems import install_handlers
+from jifen.problems import ERROR_CATALOG_PATH, install_handlers
 from jifen.rankings.router import router as rankings_router
 from jifen.records.router import router as records_router
+from jifen.spaces.router import router as spaces_router
 from jifen.subsidies.router import router as subsidies_router
 from jifen.tenancy.router import router as tenancy_router
 from jifen.web import build_web_app, redirect_to_till
@@ -66,6 +68,9 @@ def create_app(
         title="jifen",
         version=__version__,
         description=DESCRIPTION,
+        # Served by api_docs from bundled assets: no CDN is reachable in many villages.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "tenancy", "description": "Townships, villages, households, members"},
             {"name": "accounts", "description": "Accounts, balances and statements"},
@@ -104,9 +109,15 @@ def create_app(
     app.include_router(market_reports_router)
     app.include_router(expiry_router)
     app.include_router(subsidies_router)
+    app.include_router(spaces_router)
     # The web pages: a Starlette app of their own (pages, not access-checked API routes).
     app.mount("/web", build_web_app(settings, app.state.db))
     app.add_route("/till", redirect_to_till, methods=["GET"], include_in_schema=False)
+    api_docs.install(app)
+    # The error catalog each problem's `type` links to (public, like /docs).
+    app.add_route(
+        ERROR_CATALOG_PATH, error_catalog.serve_page, methods=["GET"], include_in_schema=False
+    )
     _declare_security(app)
 
     app.add_api_route("/healthz", health.live, name="healthz", include_in_schema=False)
@@ -174,6 +185,7 @@ def _declare_security(app: FastAPI) -> None:
                     },
                 },
             }
+            document_constraints(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

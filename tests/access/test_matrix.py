@@ -38,6 +38,7 @@ from jifen.main import create_app
 from jifen.market import allied
 from jifen.models import OAuthClient, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from jifen.records import service as records
+from jifen.spaces import service as spaces
 from jifen.subsidies import service as subsidies
 from tests.access import world as w
 from tests.factories import (
@@ -88,6 +89,7 @@ VILLAGE_READS = {
     "get_household",
     "get_household_members",
     "list_members",
+    "search_members",
     "get_member",
     "get_memberships",
     "list_accounts",
@@ -118,6 +120,10 @@ VILLAGE_READS = {
     "get_sale",
     "list_allied_sales",
     "list_contributions",
+    "list_spaces",
+    "get_space",
+    "list_space_claims",
+    "get_space_claim",
 }
 READER = ANY | TOWNSHIP_READS | VILLAGE_READS
 # The supermarket: catalog:read is every built-in staff role's (the matrix's own
@@ -176,6 +182,12 @@ MEMBER_WRITES = {
     "move_member",
     "leave_household",
     "deactivate_member",
+    # Adopted spaces (认领): the registry and the claims, as tenancy writes are.
+    "create_space",
+    "update_space",
+    "create_space_claim",
+    "end_space_claim",
+    "transfer_space_claim",
 }
 AWARDING = {"create_entry", "create_entry_batch", "post_entry", "void_entry"}
 ACCESS_ADMIN = {
@@ -375,6 +387,8 @@ VILLAGE_LEVEL_TARGETS = {
     "sale_id",
     "shop_id",
     "settlement_id",
+    "space_id",
+    "space_claim_id",
 }
 
 # Query parameters naming the list's parent, by route.
@@ -389,6 +403,7 @@ QUERY_TARGET = {
     "list_users": "village_id",
     "list_roles": "village_id",
     "list_audit_events": "village_id",
+    "list_spaces": "village_id",
 }
 MATRIX_CHARTER = {
     "title": "矩阵村规",
@@ -524,6 +539,8 @@ class Fresh:
             ids.update(_charter_ids(self.world, place_name))
         if {"project_id", "activity_id"} & wanted or route.name == "check_in_with_code":
             ids.update(_labor_ids(self.world, place_name))
+        if {"space_id", "space_claim_id"} & wanted:
+            ids.update(_space_ids(self.world, place_name))
         if "subsidy_settlement_id" in wanted:
             ids.update(_subsidy_ids(self.world, place_name))
         if {"endpoint_id", "delivery_id"} & wanted:
@@ -672,6 +689,34 @@ def _labor_ids(world: w.World, place_name: str) -> dict[str, str]:
     }
 
 
+def _space_ids(world: w.World, place_name: str) -> dict[str, str]:
+    """A space of the place's village, with an open-ended claim by its member from 2026-01-01."""
+    place = world.places[place_name]
+    with world.db.unit_of_work() as session:
+        space = spaces.create_space(
+            session,
+            village_id=place.village.id,
+            name=f"矩阵绿地{next(_n)}",
+            kind="green_space",
+            area_hundredths_m2=10_000,
+            location="村口",
+            photo_url=None,
+            allow_shared_care=False,
+            now=utc_now(),
+        )
+        claim = spaces.claim(
+            session,
+            space_id=space.id,
+            claimant=spaces.Claimant(member_id=uuid.UUID(place.ids["member_id"])),
+            starts_on=date(2026, 1, 1),
+            ends_on=None,
+            note="",
+            actor="test",
+            now=utc_now(),
+        )
+    return {"space_id": str(space.id), "space_claim_id": str(claim.id)}
+
+
 # A subsidy scheme that awards nothing (pool 0), so approvals book nothing.
 ZERO_SCHEME = {
     "title": "矩阵方案",
@@ -807,7 +852,7 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
         "void_entry": lambda: {"reason": "矩阵"},
         "create_binding": lambda: {"user_ref": u, "code": ids["code"]},
         "create_endpoint": lambda: {
-            "url": "http://127.0.0.1:9/hook",
+            "url": "https://hooks.example.cn/jifen",
             "events": ["points.earned"],
         },
         "create_charter_version": lambda: {
@@ -896,6 +941,21 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
             "topic": "共谋",
             "household_ids": [ids["household_id"]],
         },
+        "create_space": lambda: {
+            "village_id": ids["village_id"],
+            "name": u,
+            "kind": "facility",
+            "area_m2": "12.5",
+            "location": "村委会",
+        },
+        "update_space": lambda: {"location": "村委会西侧"},
+        "create_space_claim": lambda: {
+            "member_id": ids["member_id"],
+            "starts_on": "2025-01-01",
+            "ends_on": "2025-12-31",
+        },
+        "end_space_claim": lambda: {"ends_on": "2026-03-01"},
+        "transfer_space_claim": lambda: {"member_id": ids["member_id"], "starts_on": "2026-06-01"},
     }
     maker = bodies.get(name)
     return maker() if maker else None

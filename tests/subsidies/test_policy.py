@@ -125,6 +125,26 @@ def test_tiers_with_a_quota_a_gate_a_cap_and_an_ineligible_village() -> None:
     assert "不具备奖补资格" in result["d"]["explanation"]
 
 
+def test_a_cap_on_a_share_of_what_residents_put_in_during_the_period() -> None:
+    scheme = {
+        **TIERS,
+        "caps": {"share_of_investment": "0.5", "investment_basis": "period_inputs"},
+    }
+    a = facts("a", taking_part=80, scores=(10, 900), investment_fen=20_000_000)
+    b = facts("b", taking_part=100, scores=(5, 420), investment_fen=10_000_000)
+    # A (先进村, 5万): residents put in 3,000 yuan of labor, 2,000 in money and 1,000 in
+    # kind: 6,000 yuan, half of it 3,000 yuan caps the 50,000 (the planned 20万 does not).
+    a = VillageFacts(
+        **{**a.__dict__, "labor_value_fen": 300_000, "money_fen": 200_000, "in_kind_fen": 100_000}
+    )
+    # B (成效村, 3万): 70,000 yuan in money, half is 35,000 > 30,000: not capped.
+    b = VillageFacts(**{**b.__dict__, "money_fen": 7_000_000})
+    result = by_code(policy.settle(compile_scheme(scheme), [a, b]))
+    assert result["a"]["award_fen"] == 300_000 and result["a"]["capped"]
+    assert result["b"]["award_fen"] == 3_000_000 and not result["b"]["capped"]
+    assert "受本期群众投入 6,000.00 元的 50.00% 上限 3,000.00 元限制" in result["a"]["explanation"]
+
+
 POOL: dict[str, Any] = {
     "title": "竞争性差额奖补",
     "effective_on": "2026-01-01",
@@ -256,6 +276,11 @@ def test_awards_over_the_pool_are_refused() -> None:
         ),
         ({"caps": {"share_of_investment": "1.5"}}, "caps.share_of_investment"),
         ({"rounding": {"unit": "jiao"}}, "rounding.unit"),
+        ({"caps": {"investment_basis": "period_inputs"}}, "caps"),
+        (
+            {"caps": {"share_of_investment": "0.5", "investment_basis": "budget"}},
+            "caps.investment_basis",
+        ),
     ],
 )
 def test_scheme_errors_name_the_field(change: dict[str, Any], field: str) -> None:

@@ -24,7 +24,7 @@ from jifen.kit.clock import utc_now
 from jifen.labor import service as labor
 from jifen.ledger import service as ledger
 from jifen.ledger.policy import AccountKind, Asset
-from jifen.models import Entry, Household, Village
+from jifen.models import Entry, Household, OutboxEvent, Village
 from jifen.records import service as records
 from jifen.subsidies import service as subsidies
 from tests.factories import clock, make_household, make_member, make_township, make_village
@@ -342,6 +342,26 @@ def test_settle_recompute_export_and_approve(
             )
             assert subsidy is not None
             assert ledger.get_balance(session, subsidy).posted == amount
+        # One settlement.approved event in the outbox, though approval was asked twice;
+        # its figures are the booked ones: 570 + 300 yuan = 87,000 fen.
+        approvals = list(
+            session.execute(
+                select(OutboxEvent).where(OutboxEvent.type == "settlement.approved")
+            ).scalars()
+        )
+        assert len(approvals) == 1
+        event = approvals[0]
+        assert event.township_id == uuid.UUID(township) and event.village_id is None
+        assert event.payload["settlement_id"] == draft["id"]
+        assert event.payload["period_start"] == "2026-01-01"
+        assert event.payload["period_end"] == "2026-03-31"
+        assert event.payload["result_sha256"] == draft["result_sha256"]
+        assert event.payload["total_fen"] == 87_000
+        by_village = {v["village_id"]: v for v in event.payload["villages"]}
+        v1, v2 = world["villages"]["v1"].hex, world["villages"]["v2"].hex
+        assert by_village[v1]["award_fen"] == 57_000
+        assert by_village[v1]["entry_id"] == approved.json()["entry_ids"][v1]
+        assert by_village[v2] == {"village_id": v2, "award_fen": 0, "entry_id": None}
     # Frozen: a later scheme cannot take effect inside the approved quarter.
     late = client.post(
         f"/v1/townships/{township}/subsidy-schemes", json={**SCHEME, "effective_on": "2026-03-01"}

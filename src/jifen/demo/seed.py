@@ -27,6 +27,7 @@ from jifen.config import Settings
 from jifen.db import Database
 from jifen.demo import allied as demo_allied
 from jifen.demo import market as demo_market
+from jifen.demo import subsidies as demo_subsidies
 from jifen.demo.charters import GROUP_LEADER_ROLE
 from jifen.demo.charters import qingquan as qingquan_charter
 from jifen.demo.charters import xinhua as xinhua_charter
@@ -83,6 +84,13 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
         ).scalar_one_or_none()
         if existing is not None:
             echo(f"demo township {existing.name} is already there; nothing to do")
+            # A database seeded before 以奖代补 came gets it now (once).
+            demo_subsidies.seed_subsidies(
+                session,
+                township=existing,
+                clock=ledger.Clock(now=utc_now(), settings=settings),
+                echo=echo,
+            )
             return
         now = utc_now()
         clock = ledger.Clock(now=now, settings=settings)
@@ -162,6 +170,7 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
         echo("[6/6] staff, keys and a mini-program client (shown only now; keep them):")
         for line in _staff(session, township, qingquan, people, now):
             echo("      " + line)
+        demo_subsidies.seed_subsidies(session, township=township, clock=clock, echo=echo)
 
 
 def _staff(

@@ -13,7 +13,14 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from jifen.subsidies.plugins import Candidate, VillageFacts, format_value, q, yuan
-from jifen.subsidies.scheme import CompiledIndicator, Normalisation, Remainder, Rounding, Scheme
+from jifen.subsidies.scheme import (
+    CompiledIndicator,
+    InvestmentBasis,
+    Normalisation,
+    Remainder,
+    Rounding,
+    Scheme,
+)
 
 UNIT_FEN = {Rounding.FEN: 1, Rounding.YUAN: 100}
 
@@ -118,9 +125,16 @@ def settle(scheme: Scheme, facts: Sequence[VillageFacts]) -> dict[str, Any]:
     for f in ranked:
         cap, reason = None, None
         if doc.caps.share_of_investment is not None:
-            cap = _floor(doc.caps.share_of_investment * f.planned_investment_fen, unit)
+            if doc.caps.investment_basis is InvestmentBasis.PERIOD_INPUTS:
+                base, base_label = (
+                    f.labor_value_fen + f.money_fen + f.in_kind_fen,
+                    "本期群众投入",
+                )
+            else:
+                base, base_label = f.planned_investment_fen, "项目计划投资"
+            cap = _floor(doc.caps.share_of_investment * base, unit)
             reason = (
-                f"项目计划投资 {yuan(f.planned_investment_fen)} 元的 "
+                f"{base_label} {yuan(base)} 元的 "
                 f"{format_value(doc.caps.share_of_investment, 'ratio')} 上限 {yuan(cap)} 元"
             )
         if doc.caps.per_village_max_fen is not None:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from jifen.charters.document import FieldError, field_path
 from jifen.subsidies.builtin import Gate
@@ -66,11 +66,28 @@ class RoundingDocument(_Strict):
     remainder: Remainder = Remainder.LARGEST_REMAINDER
 
 
+class InvestmentBasis(StrEnum):
+    PLANNED = "planned"  # the village's projects' planned investment
+    PERIOD_INPUTS = "period_inputs"  # what residents put in during the period (labor+money+kind)
+
+
 class Caps(_Strict):
     share_of_investment: Decimal | None = Field(
         default=None, gt=0, le=1, description="at most this share of the projects' investment"
     )
+    investment_basis: InvestmentBasis = Field(
+        default=InvestmentBasis.PLANNED,
+        description="what share_of_investment is a share of; only with share_of_investment",
+    )
     per_village_max_fen: int | None = Field(default=None, ge=0, le=10**12)
+
+    @model_validator(mode="after")
+    def _basis_needs_a_share(self) -> Caps:
+        # The default is what a stored document says once its defaults are written out, so
+        # only another basis, which nothing would read, is refused.
+        if self.share_of_investment is None and self.investment_basis != InvestmentBasis.PLANNED:
+            raise ValueError("investment_basis is only read with share_of_investment")
+        return self
 
 
 class AwardDocument(_Strict):

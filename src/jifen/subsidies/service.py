@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,7 @@ from jifen.subsidies import errors, exports, policy
 from jifen.subsidies.plugins import VillageFacts, q, yuan
 from jifen.subsidies.scheme import Scheme, SchemeInvalid, compile_scheme
 from jifen.tenancy import service as tenancy
+from jifen.webhooks import events
 
 HOURS_PER_PERSON_DAY = 8  # 一个工日按 8 小时计
 FUNDING_CONTRIBUTIONS = "contributions"
@@ -104,20 +105,43 @@ def list_wage_rates(session: Session, township_id: uuid.UUID) -> list[WageRate]:
 def _household_on(session: Session, member_id: uuid.UUID, day: date) -> uuid.UUID | None:
     """The member's household on the day; for a member registered after it (the books
     often start after the work), the first household they were registered in."""
-    rows = session.execute(
-        select(
-            HouseholdMembership.household_id,
-            HouseholdMembership.joined_on,
-            HouseholdMembership.left_on,
-        )
-        .where(HouseholdMembership.member_id == member_id)
-        .order_by(HouseholdMembership.joined_on, HouseholdMembership.id)
-    ).all()
-    for household_id, joined_on, left_on in rows:
-        if joined_on <= day and (left_on is None or left_on > day):
-            return household_id
-    later = [row[0] for row in rows if row[1] > day]
-    return later[0] if later else None
+    return _households_on(session, {(member_id, day)})[(member_id, day)]
+
+
+# Members whose memberships one query loads (an IN list each backend takes comfortably).
+MEMBERS_PER_QUERY = 500
+
+
+def _households_on(
+    session: Session, wanted: set[tuple[uuid.UUID, date]]
+) -> dict[tuple[uuid.UUID, date], uuid.UUID | None]:
+    """_household_on for many (member, day) pairs, with one query per MEMBERS_PER_QUERY
+    members rather than one per pair (a county's quarter has a million records)."""
+    members = sorted({member_id for member_id, _ in wanted})
+    memberships: dict[uuid.UUID, list[tuple[uuid.UUID, date, date | None]]] = defaultdict(list)
+    for start in range(0, len(members), MEMBERS_PER_QUERY):
+        for member_id, household_id, joined_on, left_on in session.execute(
+            select(
+                HouseholdMembership.member_id,
+                HouseholdMembership.household_id,
+                HouseholdMembership.joined_on,
+                HouseholdMembership.left_on,
+            )
+            .where(HouseholdMembership.member_id.in_(members[start : start + MEMBERS_PER_QUERY]))
+            .order_by(
+                HouseholdMembership.member_id,
+                HouseholdMembership.joined_on,
+                HouseholdMembership.id,
+            )
+        ):
+            memberships[member_id].append((household_id, joined_on, left_on))
+    found: dict[tuple[uuid.UUID, date], uuid.UUID | None] = {}
+    for member_id, day in wanted:
+        rows = memberships.get(member_id, [])
+        current = [h for h, joined, left in rows if joined <= day and (left is None or left > day)]
+        later = [h for h, joined, _ in rows if joined > day]
+        found[(member_id, day)] = current[0] if current else later[0] if later else None
+    return found
 
 
 def _project_account(session: Session, project: Project, now: datetime) -> uuid.UUID:
@@ -354,66 +378,117 @@ def village_facts(
             .group_by(Household.village_id)
         ).all()
     )
-    taking_part: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
     person_days: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
     labor_fen: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
     rates = list_wage_rates(session, township_id)
-    rows = session.execute(
+    counted = (
+        Record.village_id.in_(ids),
+        Record.project_id.is_not(None),
+        Record.status.in_(records.COUNTED),
+        Record.occurred_on >= first,
+        Record.occurred_on <= last,
+    )
+    # Aggregated in SQL (a county's quarter has a million records): labor grouped by
+    # village, rule, day and quantity — the quantity is exact decimal text, which SQLite
+    # cannot sum exactly, so each group's count multiplies its quantity here, in Decimal;
+    # the day picks the wage rate in force.
+    groups = session.execute(
         select(
             Record.village_id,
-            Record.member_id,
-            Record.household_id,
             Record.charter_version_id,
             Record.rule_id,
-            Record.quantity,
             Record.occurred_on,
-        ).where(
-            Record.village_id.in_(ids),
-            Record.project_id.is_not(None),
-            Record.status.in_(records.COUNTED),
-            Record.occurred_on >= first,
-            Record.occurred_on <= last,
+            Record.quantity,
+            func.count(),
+        )
+        .where(*counted)
+        .group_by(
+            Record.village_id,
+            Record.charter_version_id,
+            Record.rule_id,
+            Record.occurred_on,
+            Record.quantity,
         )
     ).all()
-    versions = charters.versions_named(session, sorted({r.charter_version_id for r in rows}))
-    for row in rows:
-        rule = charters.compiled(versions[row.charter_version_id]).rule(row.rule_id)
+    versions = charters.versions_named(session, sorted({g.charter_version_id for g in groups}))
+    for village_id, version_id, rule_id, occurred_on, quantity, times in groups:
+        rule = charters.compiled(versions[version_id]).rule(rule_id)
         unit = labor.unit_of(rule) if rule is not None else labor.DEFAULT_UNIT
-        quantity = Decimal(row.quantity)
-        days = {"person_day": quantity, "hour": quantity / HOURS_PER_PERSON_DAY}.get(unit)
-        household = row.household_id or _household_on(session, row.member_id, row.occurred_on)
-        if household is not None:
-            taking_part[row.village_id].add(household)
+        total = Decimal(quantity) * times
+        days = {"person_day": total, "hour": total / HOURS_PER_PERSON_DAY}.get(unit)
         if days is None:
             continue
-        rate = _rate_on(rates, row.occurred_on)
+        rate = _rate_on(rates, occurred_on)
         if rate is None:
             raise errors.WageRateMissing(
-                f"no 工日单价 in force on {row.occurred_on}", day=row.occurred_on.isoformat()
+                f"no 工日单价 in force on {occurred_on}", day=occurred_on.isoformat()
             )
-        person_days[row.village_id] += days
-        labor_fen[row.village_id] += days * rate
+        person_days[village_id] += days
+        labor_fen[village_id] += days * rate
     money: dict[tuple[uuid.UUID, str], int] = defaultdict(int)
-    for contribution in session.execute(
-        select(Contribution).where(
-            Contribution.village_id.in_(ids),
-            Contribution.contributed_on >= first,
-            Contribution.contributed_on <= last,
+    contributed = (
+        Contribution.village_id.in_(ids),
+        Contribution.contributed_on >= first,
+        Contribution.contributed_on <= last,
+    )
+    for village_id, kind, amount in session.execute(
+        select(Contribution.village_id, Contribution.kind, func.sum(Contribution.amount_fen))
+        .where(*contributed)
+        .group_by(Contribution.village_id, Contribution.kind)
+    ):
+        money[(village_id, kind)] += int(amount)
+    scored = (
+        ProjectScore.village_id.in_(ids),
+        ProjectScore.scored_on >= first,
+        ProjectScore.scored_on <= last,
+    )
+    scores: dict[uuid.UUID, tuple[int, int]] = {
+        village_id: (int(count), int(total))
+        for village_id, count, total in session.execute(
+            select(ProjectScore.village_id, func.count(), func.sum(ProjectScore.score))
+            .where(*scored)
+            .group_by(ProjectScore.village_id)
         )
-    ).scalars():
-        money[(contribution.village_id, contribution.kind)] += contribution.amount_fen
-        if contribution.household_id is not None:
-            taking_part[contribution.village_id].add(contribution.household_id)
-    scores: dict[uuid.UUID, list[int]] = defaultdict(list)
-    for score in session.execute(
-        select(ProjectScore).where(
-            ProjectScore.village_id.in_(ids),
-            ProjectScore.scored_on >= first,
-            ProjectScore.scored_on <= last,
+    }
+    # Who took part: the households named by labor records, contributions and scores,
+    # counted per village in SQL (UNION drops repeats)...
+    named = union(
+        select(Record.village_id, Record.household_id).where(
+            *counted, Record.household_id.is_not(None)
+        ),
+        select(Contribution.village_id, Contribution.household_id).where(
+            *contributed, Contribution.household_id.is_not(None)
+        ),
+        select(ProjectScore.village_id, ProjectScore.household_id).where(*scored),
+    ).subquery()
+    taking_part: dict[uuid.UUID, int] = defaultdict(int)
+    for village_id, households_named in session.execute(
+        select(named.c.village_id, func.count()).group_by(named.c.village_id)
+    ):
+        taking_part[village_id] += int(households_named)
+    # ... and, for a member's labor recorded without a household, the household they were
+    # in on the day, unless it is counted already.
+    unhoused = session.execute(
+        select(Record.village_id, Record.member_id, Record.occurred_on)
+        .where(*counted, Record.household_id.is_(None))
+        .distinct()
+    ).all()
+    households_on = _households_on(session, {(r.member_id, r.occurred_on) for r in unhoused})
+    found = {
+        (row.village_id, household)
+        for row in unhoused
+        if (household := households_on[(row.member_id, row.occurred_on)]) is not None
+    }
+    if found:
+        seen = set(
+            session.execute(
+                select(named.c.village_id, named.c.household_id).where(
+                    named.c.household_id.in_(sorted({h for _, h in found}))
+                )
+            ).tuples()
         )
-    ).scalars():
-        scores[score.village_id].append(score.score)
-        taking_part[score.village_id].add(score.household_id)
+        for village_id, _ in found - seen:
+            taking_part[village_id] += 1
     meetings: dict[uuid.UUID, list[int]] = defaultdict(list)
     for meeting in session.execute(
         select(Meeting).where(
@@ -437,14 +512,14 @@ def village_facts(
             code=v.code,
             name=v.name,
             households_total=int(households.get(v.id, 0)),
-            households_participating=len(taking_part[v.id]),
+            households_participating=taking_part[v.id],
             person_days=q(person_days[v.id]),
             labor_value_fen=int(labor_fen[v.id].quantize(Decimal(1), ROUND_HALF_UP)),
             money_fen=money[(v.id, "money")],
             in_kind_fen=money[(v.id, "in_kind")],
             planned_investment_fen=investment[v.id],
-            scores_count=len(scores[v.id]),
-            scores_sum=sum(scores[v.id]),
+            scores_count=scores.get(v.id, (0, 0))[0],
+            scores_sum=scores.get(v.id, (0, 0))[1],
             meetings=len(meetings[v.id]),
             meeting_households=sum(meetings[v.id]),
         )
@@ -738,6 +813,29 @@ def approve(
     )
     session.add(approval)
     session.flush()
+    events.emit(
+        session,
+        event_type=events.EventType.SETTLEMENT_APPROVED,
+        township_id=settlement.township_id,
+        village_id=None,
+        data={
+            "settlement_id": str(settlement.id),
+            "period_start": settlement.period_start.isoformat(),
+            "period_end": settlement.period_end.isoformat(),
+            "approved_by": actor,
+            "result_sha256": settlement.result_sha256,
+            "total_fen": sum(int(v["award_fen"]) for v in result["villages"]),
+            "villages": [
+                {
+                    "village_id": v["village_id"],
+                    "award_fen": int(v["award_fen"]),
+                    "entry_id": entry_ids.get(v["village_id"]),
+                }
+                for v in result["villages"]
+            ],
+        },
+        now=clock.now,
+    )
     return approval
 
 

@@ -18,7 +18,7 @@ from jifen.access.guard import Caller
 from jifen.config import Settings
 from jifen.db import Database
 from jifen.kit.clock import utc_now
-from jifen.web import service, till
+from jifen.web import service, till, township
 from jifen.web.pages import (
     WebState,
     clear_session_cookie,
@@ -132,6 +132,7 @@ def build_web_app(
             Route("/login", login_submit, methods=["POST"], name="login_submit"),
             Route("/logout", logout, methods=["POST"], name="logout"),
             *till.routes(),
+            *township.routes(),
             Mount("/static", StaticFiles(packages=[("jifen.web", "static")]), name="static"),
         ],
         middleware=[
