@@ -36,7 +36,7 @@ openapi: $(STAMP)
 fuzz: $(STAMP)
 	JIFEN_FUZZ_EXAMPLES=$${JIFEN_FUZZ_EXAMPLES:-100} $(BIN)/python -m pytest -p no:cacheprovider -n 0 tests/api/test_schemathesis.py
 
-## bench: every figure next to its reference, SQLite and PostgreSQL (~1 hour); bench-quick: small (10-20 min)
+## bench: every figure next to its reference, SQLite and PostgreSQL (~1 hour, and the county settlement's 1M-entry seed adds 30-60 min per backend on 2 cores); bench-quick: small (10-20 min)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
