@@ -4,6 +4,7 @@ address rules themselves. Delivery-time checks (DNS rebinding) are in test_deliv
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -210,3 +211,27 @@ def test_address_kinds(address: str, kind: str | None) -> None:
         assert reason is None
     else:
         assert reason is not None and f" {kind} address" in reason, reason
+
+
+def test_a_hung_dns_lookup_is_given_up_and_refuses_the_delivery(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # getaddrinfo has no timeout of its own: a resolver that never answers must not hold
+    # the delivery worker.
+    released = threading.Event()
+
+    def hung(*_args: object, **_kwargs: object) -> list[object]:
+        released.wait(30)
+        return []
+
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", hung)
+    target = ssrf.check_url("https://hooks.example.cn/jifen", ssrf.STRICT)
+    try:
+        with pytest.raises(WebhookUrlRefused, match=r"no DNS answer within 0\.2 s"):
+            ssrf.resolve(
+                target,
+                ssrf.STRICT,
+                lambda host, port: ssrf.system_resolver(host, port, timeout=0.2),
+            )
+    finally:
+        released.set()

@@ -19,6 +19,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import httpx
@@ -162,8 +164,18 @@ def _check_address(url: str, address: IPAddress, policy: UrlPolicy) -> None:
         raise WebhookUrlRefused(url, reason)
 
 
-def system_resolver(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+# getaddrinfo takes no timeout and a broken resolver can hang it: it runs on these threads
+# and the delivery stops waiting after DNS_TIMEOUT_SECONDS (a failed attempt, retried later).
+DNS_TIMEOUT_SECONDS = 5.0
+_DNS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jifen-dns")
+
+
+def system_resolver(host: str, port: int, timeout: float = DNS_TIMEOUT_SECONDS) -> list[str]:
+    lookup = _DNS.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = lookup.result(timeout=timeout)
+    except FutureTimeout:
+        raise TimeoutError(f"no DNS answer within {timeout:g} s") from None
     return [str(info[4][0]) for info in infos]
 
 
