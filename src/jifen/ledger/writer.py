@@ -643,3 +643,85 @@ def open_balance(session: Session, account: Account) -> None:
             last_seq=0,
         )
     )
+
+
+# --- restoring books from an export ---------------------------------------------------------
+
+
+def restore_books(
+    session: Session,
+    *,
+    heads: Sequence[BooksHead],
+    balances: Sequence[Mapping[str, Any]],
+    entries: Sequence[EntryRecord],
+    chunk: int = 1000,
+) -> None:
+    """Insert books that were verified outside (jifen.backup): their heads, balances and
+    entries as they are, into a database holding none of them. Each chunk's postings go
+    before its entries, so that the entries' insert trigger still checks that every
+    entry is complete and balanced; the append-only triggers stay on."""
+    connection = session.connection()
+    if heads:
+        connection.execute(
+            insert(_books),
+            [
+                {
+                    "village_id": h.village_id,
+                    "township_id": h.township_id,
+                    "last_seq": h.last_seq,
+                    "last_hash": h.last_hash,
+                }
+                for h in heads
+            ],
+        )
+    for start in range(0, len(balances), chunk):
+        connection.execute(insert(_balances), [dict(b) for b in balances[start : start + chunk]])
+    for start in range(0, len(entries), chunk):
+        part = entries[start : start + chunk]
+        connection.execute(
+            _INSERT_POSTINGS,
+            [
+                {
+                    "entry_id": e.id,
+                    "position": p.position,
+                    "township_id": e.township_id,
+                    "village_id": e.village_id,
+                    "seq": e.seq,
+                    "account_id": p.account_id,
+                    "asset": p.asset,
+                    "amount": p.amount,
+                    "effect": p.effect,
+                    "occurred_at": e.occurred_at,
+                    "balance_after": p.balance_after,
+                }
+                for e in part
+                for p in e.postings
+            ],
+        )
+        # In seq order: an entry names only pending or reversed entries before it.
+        connection.execute(
+            _INSERT_ENTRY,
+            [
+                {
+                    "id": e.id,
+                    "township_id": e.township_id,
+                    "village_id": e.village_id,
+                    "seq": e.seq,
+                    "code": e.code,
+                    "memo": e.memo,
+                    "metadata": e.details,
+                    "actor": e.actor,
+                    "occurred_at": e.occurred_at,
+                    "recorded_at": e.recorded_at,
+                    "is_pending": e.is_pending,
+                    "allow_below_floor": e.allow_below_floor,
+                    "pending_entry_id": e.pending_entry_id,
+                    "reverses_entry_id": e.reverses_entry_id,
+                    "idempotency_key": e.idempotency_key,
+                    "posting_count": len(e.postings),
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                }
+                for e in part
+            ],
+        )
