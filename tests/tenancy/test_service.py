@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 
@@ -124,7 +124,9 @@ def test_split_moves_members_and_only_the_agreed_points(db: Database, settings: 
         son = make_member(session, village, household_id=old.id, joined_on=D0)
         daughter_in_law = make_member(session, village, household_id=old.id, joined_on=D0)
         old_account = account_of(session, village, AccountKind.HOUSEHOLD, old.id)
-        award(session, settings, village, old_account, 30)
+        # Earned before the split (which is dated D0 + 5 below).
+        earned = datetime.combine(D0, time(10), tzinfo=settings.zone)
+        award(session, settings, village, old_account, 30, occurred_at=earned)
 
     with pytest.raises(ledger_errors.InsufficientPoints), db.unit_of_work() as session:
         tenancy.split_household(
@@ -169,6 +171,9 @@ def test_split_moves_members_and_only_the_agreed_points(db: Database, settings: 
         }
         assert ledger.get_balance(session, old_account.id).posted == 18
         assert ledger.get_balance(session, new_account.id).posted == 12
+        # The agreed transfer counts from the split's day, not from the day it was entered.
+        split_day = datetime.combine(D0 + timedelta(days=5), time.min, tzinfo=settings.zone)
+        assert split.transfer.entry.occurred_at == split_day
 
     with pytest.raises(errors.MemberNotInHousehold), db.unit_of_work() as session:
         tenancy.split_household(

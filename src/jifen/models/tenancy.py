@@ -45,6 +45,9 @@ class Village(Base):
     # Entry codes whose entries may carry a recorded permission to pass a balance floor
     # (e.g. a charter's penalty that lets a balance go into debt).
     allow_below_floor_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The township's region (片区) the village belongs to, if any: 以奖代补 schemes may gate
+    # on a region's average and give places or prizes per region.
+    region: Mapped[str | None] = mapped_column(String(40), default=None)
     created_at: Mapped[datetime]
 
 

@@ -13,5 +13,8 @@ Invariants:
 - a settlement is approved at most once, by someone other than its drafter, only while
   its inputs are unchanged, and only one per township and period; approval books one
   entry per village FUNDING(township_subsidy) → SUBSIDY, with a key that never books twice;
-- the awards, with what rounding left to the township, add up to the pool to the fen.
+- the awards, with what rounding left to the township, add up to the pool to the fen;
+- with a scheme's withholding, each award's paid-now and withheld parts add up to it; the
+  withheld part waits in SUBSIDY(withheld) and moves once, after the village's projects'
+  acceptance (验收), to SUBSIDY or back to the township's pool (see release.py).
 """

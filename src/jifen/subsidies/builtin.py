@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Sequence
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jifen.subsidies.plugins import Allocation, Candidate, VillageFacts, format_value, q, yuan
 
@@ -98,9 +101,42 @@ class Meetings:
 # --- awards -----------------------------------------------------------------------------
 
 
+class Relative(StrEnum):
+    REGION_AVERAGE = "region_average"  # the mean raw value of the villages of its region
+
+
 class Gate(_Params):
+    """Exactly one of `min` (absolute) and `relative` (e.g. at or above the average of the
+    village's region, 片区)."""
+
     indicator: str = Field(min_length=1, max_length=64)
-    min: Decimal = Field(description="the indicator's raw value must be at least this")
+    min: Decimal | None = Field(
+        default=None, description="the indicator's raw value must be at least this"
+    )
+    relative: Relative | None = Field(
+        default=None,
+        description="region_average: at least the mean raw value of the township's villages "
+        "in the village's region (the village included)",
+    )
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Gate:
+        if (self.min is None) == (self.relative is None):
+            raise ValueError("give exactly one of min and relative")
+        return self
+
+
+def _absolute(gates: list[Gate]) -> list[Gate]:
+    if any(g.relative is not None for g in gates):
+        raise ValueError("a tier's gates are absolute (min); relative gates are scheme gates")
+    return gates
+
+
+def _region_places(places: dict[str, int] | None) -> dict[str, int] | None:
+    for name in places or {}:
+        if not name.strip() or len(name) > 40:
+            raise ValueError(f"{name!r} is not a region name (1-40 characters)")
+    return places
 
 
 class Tier(_Params):
@@ -109,7 +145,27 @@ class Tier(_Params):
     min_score: Decimal = Field(ge=0, le=100)
     award_fen: int = Field(ge=0, le=10**12)
     quota: int | None = Field(default=None, ge=1, le=100_000, description="at most N villages")
+    region_quotas: dict[str, int] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description='places per region (片区) in this tier, e.g. {"东片": 10, "西片": 4}; '
+        "every region of the township is listed; with `quota`, both must have room",
+    )
     gates: list[Gate] = Field(default_factory=list, max_length=10)
+
+    @field_validator("gates")
+    @classmethod
+    def _gates_absolute(cls, gates: list[Gate]) -> list[Gate]:
+        return _absolute(gates)
+
+    @field_validator("region_quotas")
+    @classmethod
+    def _places(cls, places: dict[str, int] | None) -> dict[str, int] | None:
+        for count in (places or {}).values():
+            if not 0 <= count <= 100_000:
+                raise ValueError("a region's places are 0 to 100000")
+        return _region_places(places)
 
 
 class TiersParams(_Params):
@@ -138,10 +194,21 @@ class Tiers:
             for g, gate in enumerate(tier.gates)
         ]
 
+    def region_refs(self, params: TiersParams) -> list[tuple[str, str | None]]:
+        refs: list[tuple[str, str | None]] = []
+        for t, tier in enumerate(params.tiers):
+            if tier.region_quotas is not None:
+                refs.append((f"tiers[{t}].region_quotas", None))
+                refs.extend(
+                    (f"tiers[{t}].region_quotas.{name}", name) for name in tier.region_quotas
+                )
+        return refs
+
     def allocate(
         self, params: TiersParams, candidates: Sequence[Candidate], pool_fen: int
     ) -> list[Allocation]:
         taken = {tier.id: 0 for tier in params.tiers}
+        taken_in: dict[tuple[str, str | None], int] = {}
         out = []
         for candidate in candidates:
             notes: list[str] = []
@@ -149,25 +216,39 @@ class Tiers:
             for tier in params.tiers:
                 if candidate.score < tier.min_score:
                     continue
-                failed = [g for g in tier.gates if candidate.raw[g.indicator] < g.min]
+                # A tier's gates are absolute (min), as the params refuse relative ones.
+                failed = [
+                    (g, g.min)
+                    for g in tier.gates
+                    if g.min is not None and candidate.raw[g.indicator] < g.min
+                ]
                 if failed:
-                    gate = failed[0]
+                    gate, least = failed[0]
                     unit = candidate.units[gate.indicator]
                     value = format_value(candidate.raw[gate.indicator], unit)
                     notes.append(
                         f"未达{tier.label}门槛（{candidate.labels[gate.indicator]} {value} "
-                        f"低于 {format_value(gate.min, unit)}）"
+                        f"低于 {format_value(least, unit)}）"
                     )
                     continue
                 if tier.quota is not None and taken[tier.id] >= tier.quota:
                     notes.append(f"{tier.label}名额 {tier.quota} 个已满")
                     continue
+                if tier.region_quotas is not None:
+                    # The settlement checks that every village has a listed region first.
+                    places = tier.region_quotas.get(candidate.region or "", 0)
+                    if taken_in.get((tier.id, candidate.region), 0) >= places:
+                        notes.append(f"{candidate.region}{tier.label}名额 {places} 个已满")
+                        continue
                 chosen = tier
                 break
             if chosen is None:
                 out.append(Allocation(candidate.village_id, Decimal(0), notes=tuple(notes)))
                 continue
             taken[chosen.id] += 1
+            if chosen.region_quotas is not None:
+                key = (chosen.id, candidate.region)
+                taken_in[key] = taken_in.get(key, 0) + 1
             out.append(
                 Allocation(
                     candidate.village_id,
@@ -202,4 +283,96 @@ class PoolSplit:
             amount = q(Decimal(pool_fen) * candidate.score / total) if total else Decimal(0)
             note = f"按得分占比 {candidate.score}/{total} 分配资金池 {yuan(pool_fen)} 元"
             out.append(Allocation(candidate.village_id, amount, notes=(note,)))
+        return out
+
+
+# --- base award plus rank prizes ----------------------------------------------------------
+
+_RANKS = re.compile(r"^([1-9][0-9]{0,4})(?:-([1-9][0-9]{0,4}))?$")
+
+
+class Prize(_Params):
+    ranks: str = Field(
+        max_length=11, description="a rank (3) or a range of ranks (4-10), 1 the first"
+    )
+    award_fen: int = Field(ge=0, le=10**12)
+
+    @field_validator("ranks")
+    @classmethod
+    def _range(cls, ranks: str) -> str:
+        found = _RANKS.match(ranks)
+        if found is None:
+            raise ValueError("write a rank (3) or a range of ranks (4-10)")
+        first, last = int(found[1]), int(found[2] or found[1])
+        if last < first:
+            raise ValueError(f"the range {ranks} ends before it starts")
+        return ranks
+
+    @property
+    def first(self) -> int:
+        return int(self.ranks.split("-")[0])
+
+    @property
+    def last(self) -> int:
+        return int(self.ranks.split("-")[-1])
+
+
+class PrizeRanking(StrEnum):
+    TOWNSHIP = "township"  # ranks across every eligible village of the township
+    REGION = "region"  # ranks within the village's region (片区): each region has its prizes
+
+
+class BasePlusRankParams(_Params):
+    base_fen: int = Field(
+        ge=0, le=10**12, description="普惠性达标奖补: every village that passed the gates"
+    )
+    prizes: list[Prize] = Field(
+        default_factory=list, max_length=50, description="叠加性争先奖补 by rank, on top"
+    )
+    prize_ranking: PrizeRanking = Field(
+        default=PrizeRanking.TOWNSHIP,
+        description="township: ranks across the township; region: ranks within each region",
+    )
+
+    @field_validator("prizes")
+    @classmethod
+    def _apart(cls, prizes: list[Prize]) -> list[Prize]:
+        spans = sorted((p.first, p.last) for p in prizes)
+        for (_, last), (first, _) in itertools.pairwise(spans):
+            if first <= last:
+                raise ValueError("prize ranks overlap")
+        return prizes
+
+
+class BasePlusRank:
+    """普惠性达标奖补 + 叠加性争先奖补: a base award for every village that passed the gates,
+    and a prize by rank on top (ties already broken in the scheme's order)."""
+
+    label: ClassVar[str] = "达标奖补加争先奖补"
+    params_model: ClassVar[type[BaseModel]] = BasePlusRankParams
+
+    def indicator_refs(self, params: BasePlusRankParams) -> list[tuple[str, str]]:
+        return []
+
+    def region_refs(self, params: BasePlusRankParams) -> list[tuple[str, str | None]]:
+        return [("prize_ranking", None)] if params.prize_ranking is PrizeRanking.REGION else []
+
+    def allocate(
+        self, params: BasePlusRankParams, candidates: Sequence[Candidate], pool_fen: int
+    ) -> list[Allocation]:
+        by_region = params.prize_ranking is PrizeRanking.REGION
+        places: dict[str | None, int] = {}
+        out = []
+        for candidate in candidates:
+            key = candidate.region if by_region else None
+            place = places[key] = places.get(key, 0) + 1
+            where = f"{candidate.region}片区内" if by_region else ""
+            notes = [f"普惠性达标奖补 {yuan(params.base_fen)} 元"]
+            prize = next((p for p in params.prizes if p.first <= place <= p.last), None)
+            if prize is not None:
+                notes.append(f"{where}第 {place} 名，叠加性争先奖补 {yuan(prize.award_fen)} 元")
+            elif params.prizes:
+                notes.append(f"{where}第 {place} 名，未获争先奖补")
+            amount = params.base_fen + (prize.award_fen if prize is not None else 0)
+            out.append(Allocation(candidate.village_id, Decimal(amount), notes=tuple(notes)))
         return out

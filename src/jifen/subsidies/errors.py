@@ -87,3 +87,59 @@ class SelfApproval(Problem):
     title = "A settlement is approved by someone other than its drafter"
     title_zh = "结算单须由起草人以外的人审批"
     status = 409
+
+
+class ProjectAlreadyAccepted(Problem):
+    code = "project_already_accepted"
+    title = "The project's acceptance (验收) is already recorded"
+    title_zh = "该项目已登记验收结果"
+    status = 409
+
+
+class ProjectCancelled(Problem):
+    code = "project_cancelled"
+    title = "A cancelled project cannot be accepted"
+    title_zh = "已取消的项目不能验收"
+    status = 409
+
+
+class NothingWithheld(Problem):
+    code = "subsidy_nothing_withheld"
+    title = "Nothing of this village's award in this settlement was withheld"
+    title_zh = "该结算单未暂扣该村的奖补资金"
+    status = 409
+
+
+class ReleaseNotAccepted(Problem):
+    code = "subsidy_release_not_accepted"
+    title = "The village's projects of the period have not all been accepted (验收) yet"
+    title_zh = "该村本期项目尚未全部验收，暂扣资金不能拨付"
+    status = 409
+
+
+class ReleaseNoProject(Problem):
+    code = "subsidy_release_no_project"
+    title = "The village had no project in the period whose acceptance could release the money"
+    title_zh = "该村本期没有可据以验收拨付的项目"
+    status = 409
+
+
+class RegionUnknown(Problem):
+    code = "subsidy_region_unknown"
+    title = "The scheme names a region (片区) no village of the township is in, or leaves one out"
+    title_zh = "方案中的片区与本乡镇各村所属片区不符"
+    status = 422
+
+
+class VillageWithoutRegion(Problem):
+    code = "subsidy_village_without_region"
+    title = "The scheme reads each village's region (片区), and some villages have none"
+    title_zh = "方案按片区计算，但有村未划入片区"
+    status = 422
+
+
+class WhatIfSchemeInvalid(Problem):
+    code = "what_if_scheme_invalid"
+    title = "Give exactly one of scheme_version_id (of this township) and scheme"
+    title_zh = "请只给出本乡镇的一个方案版本或一份方案文件"
+    status = 422

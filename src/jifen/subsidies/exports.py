@@ -18,6 +18,7 @@ from jifen.kit.exports import Cell, Sheet, to_csv
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _FIXED_DOC_TIME = "2000-01-01T00:00:00Z"
 _YUAN = "#,##0.00"
+WITHHOLDING_HEADERS = ["即付(元)", "暂扣待验收(元)"]
 
 
 def _yuan(fen: Decimal | int | str | None) -> Decimal | None:
@@ -29,6 +30,9 @@ def _dec(text: str | None) -> Decimal | None:
 
 
 def summary(result: dict[str, Any]) -> Sheet:
+    # With the scheme's withholding, the award's paid-now and withheld parts (what became
+    # of the withheld part later is the settlement's `withholdings`, not this frozen file).
+    withholding = "withholding" in result
     rows: list[list[Cell]] = []
     for v in result["villages"]:
         rows.append(
@@ -42,6 +46,7 @@ def summary(result: dict[str, Any]) -> Sheet:
                 _yuan(Decimal(v["award_before_caps_fen"]).quantize(Decimal(1))),
                 _yuan(v["cap_fen"]),
                 _yuan(v["award_fen"]),
+                *([_yuan(v["paid_now_fen"]), _yuan(v["withheld_fen"])] if withholding else []),
                 v["explanation"],
             ]
         )
@@ -57,6 +62,7 @@ def summary(result: dict[str, Any]) -> Sheet:
             "封顶前奖补(元)",
             "上限(元)",
             "奖补金额(元)",
+            *(WITHHOLDING_HEADERS if withholding else []),
             "说明",
         ],
         rows=rows,
@@ -64,6 +70,14 @@ def summary(result: dict[str, Any]) -> Sheet:
             ("奖补资金池(元)", _yuan(result["pool_fen"])),
             ("奖补合计(元)", _yuan(result["total_fen"])),
             ("未分配(元)", _yuan(result["unallocated_fen"])),
+            *(
+                [
+                    ("即付合计(元)", _yuan(result["paid_now_total_fen"])),
+                    ("暂扣待验收合计(元)", _yuan(result["withheld_total_fen"])),
+                ]
+                if withholding
+                else []
+            ),
         ],
     )
 
@@ -105,7 +119,7 @@ def to_settlement_xlsx(result: dict[str, Any], labels: list[dict[str, str]]) -> 
     assert first is not None
     book.remove(first)
     bold = Font(bold=True)
-    money = {"封顶前奖补(元)", "上限(元)", "奖补金额(元)"}
+    money = {"封顶前奖补(元)", "上限(元)", "奖补金额(元)", *WITHHOLDING_HEADERS}
     for sheet in [summary(result), *indicator_sheets(result, labels)]:
         page = book.create_sheet(sheet.title[:31])
         for column, header in enumerate(sheet.headers, 1):

@@ -48,9 +48,14 @@ class VillageFacts:
     scores_sum: int
     meetings: int
     meeting_households: int
+    region: str | None = None  # the township's region (片区) the village belongs to
 
     def as_json(self) -> dict[str, Any]:
+        # The region is written only when the village has one, so the inputs of a township
+        # without regions read (and digest) as they did before regions existed.
+        region = {} if self.region is None else {"region": self.region}
         return {
+            **region,
             "village_id": self.village_id,
             "code": self.code,
             "name": self.name,
@@ -91,6 +96,7 @@ class Candidate:
     raw: dict[str, Decimal]
     labels: dict[str, str]
     units: dict[str, str]
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,13 @@ class Allocation:
 
 @runtime_checkable
 class AwardMethod(Protocol):
-    """Register under `jifen.awards`; the entry point's name is the scheme's `award.method`."""
+    """Register under `jifen.awards`; the entry point's name is the scheme's `award.method`.
+
+    A method that reads regions (片区) may also define `region_refs(params)`: (field path
+    under `award.params`, region name) for every region it names, and (path, None) for a
+    field that reads each village's own region. The settlement then refuses unknown region
+    names and villages without a region, naming them (it is not part of the protocol, so
+    methods written before regions still load)."""
 
     label: ClassVar[str]
     params_model: ClassVar[type[BaseModel]]

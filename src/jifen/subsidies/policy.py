@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from jifen.subsidies.plugins import Candidate, VillageFacts, format_value, q, yuan
 from jifen.subsidies.scheme import (
@@ -23,6 +23,42 @@ from jifen.subsidies.scheme import (
 )
 
 UNIT_FEN = {Rounding.FEN: 1, Rounding.YUAN: 100}
+
+
+class RegionMissing(Exception):
+    """The scheme reads each village's region (片区), and these villages have none."""
+
+    def __init__(self, fields: Sequence[str], villages: Sequence[VillageFacts]) -> None:
+        names = "、".join(f"{f.name}（{f.code}）" for f in villages)
+        super().__init__(f"{', '.join(fields)} read the village's region; no region: {names}")
+        self.fields = list(fields)
+        self.villages = [
+            {"village_id": f.village_id, "code": f.code, "name": f.name} for f in villages
+        ]
+
+
+class RegionUnknown(Exception):
+    """The scheme's regions do not match the township's: a region it names that no village
+    is in, or a region left out of a table that must list every region."""
+
+    MESSAGES: ClassVar[dict[str, tuple[str, str]]] = {
+        "unknown": ("no village of the township is in region {!r}", "片区“{}”下没有本乡镇的村"),
+        "not_listed": ("region {!r} is not listed (write 0 for no places)", "未列出片区“{}”"),
+    }
+
+    def __init__(self, problems: Sequence[tuple[str, str, str]], known: Sequence[str]) -> None:
+        """`problems`: (field, region, "unknown" or "not_listed")."""
+        self.problems = [
+            {
+                "field": field,
+                "region": region,
+                "message": self.MESSAGES[kind][0].format(region),
+                "message_zh": self.MESSAGES[kind][1].format(region),
+            }
+            for field, region, kind in problems
+        ]
+        self.known = list(known)
+        super().__init__("; ".join(f"{p['field']}: {p['message']}" for p in self.problems))
 
 
 class PoolExceeded(Exception):
@@ -59,26 +95,97 @@ def _normalise(indicator: CompiledIndicator, raw: Decimal, values: Sequence[Deci
     return Decimal(1) if len(values) == 1 else q(1 - Decimal(place) / (len(values) - 1))
 
 
+def check_regions(scheme: Scheme, facts: Sequence[VillageFacts]) -> None:
+    """Refuse a scheme whose regions (片区) the township's villages do not bear out.
+
+    The township's regions are those its villages are in. Refused: a region the scheme
+    names that no village is in; a table of places per region that leaves a region out (a
+    region without places is written with 0, never implied); and, when the scheme reads
+    each village's region (relative gates, places or prizes per region), a village with no
+    region — it has no average to meet and no places to take, and is not quietly judged
+    against the whole township instead."""
+    reading: list[str] = [
+        f"gates[{n}].relative"
+        for n, gate in enumerate(scheme.document.gates)
+        if gate.relative is not None
+    ]
+    named: list[tuple[str, str]] = []
+    region_refs = getattr(scheme.method, "region_refs", None)
+    refs: list[tuple[str, str | None]] = (
+        region_refs(scheme.method_params) if region_refs is not None else []
+    )
+    for path, name in refs:
+        if name is None:
+            reading.append(f"award.params.{path}")
+        else:
+            named.append((f"award.params.{path}", name))
+    if not reading and not named:
+        return
+    known = sorted({f.region for f in facts if f.region is not None})
+    problems = [(path, name, "unknown") for path, name in named if name not in known]
+    for table in reading:
+        listed = {name for path, name in named if path.startswith(f"{table}.")}
+        if listed:
+            problems.extend(
+                (table, region, "not_listed") for region in known if region not in listed
+            )
+    if problems:
+        raise RegionUnknown(problems, known)
+    without = [f for f in sorted(facts, key=lambda f: f.code) if f.region is None]
+    if reading and without:
+        raise RegionMissing(reading, without)
+
+
+def _region_averages(
+    scheme: Scheme, facts: Sequence[VillageFacts], raw: dict[str, dict[str, Decimal]]
+) -> dict[tuple[str, str], Decimal]:
+    """(region, indicator id) → the mean raw value of the region's villages, for the
+    indicators of relative gates."""
+    wanted = {g.indicator for g in scheme.document.gates if g.relative is not None}
+    members: dict[str, list[str]] = {}
+    for f in facts:
+        if f.region is not None:
+            members.setdefault(f.region, []).append(f.village_id)
+    return {
+        (region, indicator): q(
+            sum((raw[v][indicator] for v in villages), Decimal(0)) / len(villages)
+        )
+        for region, villages in members.items()
+        for indicator in wanted
+    }
+
+
 def settle(scheme: Scheme, facts: Sequence[VillageFacts]) -> dict[str, Any]:
     """The settlement's villages and totals, as plain JSON-ready data (Decimals as text)."""
+    check_regions(scheme, facts)
     doc = scheme.document
     by_id = {i.document.id: i for i in scheme.indicators}
     raw = {
         f.village_id: {i.document.id: q(i.type.measure(i.params, f)) for i in scheme.indicators}
         for f in facts
     }
+    averages = _region_averages(scheme, facts, raw)
     failures: dict[str, list[str]] = {}
     for f in facts:
         failed = []
         for gate in doc.gates:
             indicator = by_id[gate.indicator]
             value = raw[f.village_id][gate.indicator]
-            if value < gate.min:
-                reads = indicator.type.unit
+            reads = indicator.type.unit
+            if gate.min is not None and value < gate.min:
                 failed.append(
                     f"{indicator.label} {format_value(value, reads)} 低于资格门槛 "
                     f"{format_value(gate.min, reads)}"
                 )
+            elif gate.relative is not None:
+                # check_regions saw that every village has a region.
+                assert f.region is not None
+                average = averages[(f.region, gate.indicator)]
+                if value < average:
+                    failed.append(
+                        f"{indicator.label} {format_value(value, reads)} 低于所在片区"
+                        f"（{f.region}）平均 {format_value(average, reads)}"
+                    )
         failures[f.village_id] = failed
     eligible = [f for f in facts if not failures[f.village_id]]
     results: dict[str, list[IndicatorResult]] = {}
@@ -112,7 +219,14 @@ def settle(scheme: Scheme, facts: Sequence[VillageFacts]) -> dict[str, Any]:
     units = {i.document.id: i.type.unit for i in scheme.indicators}
     candidates = [
         Candidate(
-            f.village_id, f.code, f.name, scores[f.village_id], raw[f.village_id], labels, units
+            f.village_id,
+            f.code,
+            f.name,
+            scores[f.village_id],
+            raw[f.village_id],
+            labels,
+            units,
+            f.region,
         )
         for f in ranked
     ]
@@ -174,6 +288,7 @@ def settle(scheme: Scheme, facts: Sequence[VillageFacts]) -> dict[str, Any]:
             "village_id": v,
             "code": f.code,
             "name": f.name,
+            "region": f.region,
             "facts": f.as_json(),
             "eligible": not failures[v],
             "gate_failures": failures[v],

@@ -18,15 +18,19 @@ from jifen.kit import exports as kit_exports
 from jifen.ledger import errors as ledger_errors
 from jifen.models import Settlement
 from jifen.problems import NotFound, problem_responses
-from jifen.subsidies import errors
+from jifen.subsidies import errors, release, whatif
 from jifen.subsidies import service as subsidies
 from jifen.subsidies.plugins import q
 from jifen.subsidies.schemas import (
+    AcceptanceCreate,
+    AcceptanceRead,
     ContributionCreate,
     ContributionRead,
     MeetingCreate,
     MeetingRead,
     ParticipationRead,
+    ReleaseCreate,
+    ReleaseRead,
     SchemeVersionRead,
     ScoreCreate,
     ScoreRead,
@@ -34,6 +38,9 @@ from jifen.subsidies.schemas import (
     SettlementRead,
     WageRateCreate,
     WageRateRead,
+    WhatIfCreate,
+    WhatIfRead,
+    WithholdingRead,
 )
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
@@ -311,7 +318,25 @@ def _settlement_read(session: Any, settlement: Settlement) -> SettlementRead:
         approved_by=approval.approved_by if approval else None,
         entry_ids=approval.entry_ids if approval else {},
         result=subsidies.result_of(settlement),
+        withholdings=_withholdings(session, settlement),
     )
+
+
+def _withholdings(session: Any, settlement: Settlement) -> list[WithholdingRead]:
+    released = release.releases_of(session, settlement.id)
+    return [
+        WithholdingRead(
+            settlement_id=w.settlement_id,
+            village_id=w.village_id,
+            amount_fen=w.amount_fen,
+            entry_id=w.entry_id,
+            project_ids=w.project_ids,
+            release=ReleaseRead.model_validate(released[w.village_id])
+            if w.village_id in released
+            else None,
+        )
+        for w in release.withholdings_of(session, settlement.id)
+    ]
 
 
 @router.post(
@@ -326,6 +351,8 @@ def _settlement_read(session: Any, settlement: Settlement) -> SettlementRead:
         errors.NoSchemeInForce,
         errors.PeriodInvalid,
         errors.PoolExceeded,
+        errors.RegionUnknown,
+        errors.VillageWithoutRegion,
         errors.WageRateMissing,
     ),
 )
@@ -342,6 +369,42 @@ def create_subsidy_settlement(
         session, township_id=township_id, first=first, last=last, actor=caller.actor, now=clock.now
     )
     return _settlement_read(session, settlement)
+
+
+@router.post(
+    "/townships/{township_id}/subsidy-settlements/what-if",
+    tags=["subsidies"],
+    summary="What-if: the period under another scheme version or a draft document",
+    description="Per village, the baseline (the period's approved settlement, else its "
+    "latest draft, else what the scheme in force gives) beside the what-if award, tier and "
+    "rank, and the difference; totals. Nothing is stored, nothing is booked.",
+    responses=problem_responses(
+        NotFound,
+        errors.WhatIfSchemeInvalid,
+        errors.SchemeInvalidProblem,
+        errors.NoSchemeInForce,
+        errors.PeriodInvalid,
+        errors.PoolExceeded,
+        errors.RegionUnknown,
+        errors.VillageWithoutRegion,
+        errors.WageRateMissing,
+    ),
+)
+@requires(Permission.FINANCE_SETTLE, on="township_id")
+def what_if_subsidy_settlement(
+    township_id: uuid.UUID, body: WhatIfCreate, session: SessionDep
+) -> WhatIfRead:
+    first, last = _period(body.quarter, body.period_start, body.period_end)
+    return WhatIfRead.model_validate(
+        whatif.what_if(
+            session,
+            township_id=township_id,
+            first=first,
+            last=last,
+            scheme_version_id=body.scheme_version_id,
+            document=body.scheme,
+        )
+    )
 
 
 @router.get(
@@ -400,3 +463,70 @@ def export_subsidy_settlement(
             "Cache-Control": "no-store",
         },
     )
+
+
+# --- acceptance (验收) and the release of withheld awards -----------------------------------
+
+
+@router.post(
+    "/projects/{project_id}/acceptance",
+    status_code=status.HTTP_201_CREATED,
+    tags=["subsidies"],
+    summary="Record a project's acceptance (验收), once; release what waited for it",
+    description="passed sets the project's status to accepted. Every withheld part of an "
+    "approved award whose projects are now all accepted moves at once: to the village's "
+    "SUBSIDY account if all passed, back to the township's pool if one failed.",
+    responses=problem_responses(NotFound, errors.ProjectAlreadyAccepted, errors.ProjectCancelled),
+)
+@requires(Permission.PROJECTS_ACCEPT, on="project_id")
+def accept_project(
+    project_id: uuid.UUID,
+    body: AcceptanceCreate,
+    session: SessionDep,
+    caller: CallerDep,
+    clock: ClockDep,
+) -> AcceptanceRead:
+    acceptance, released = release.accept_project(
+        session,
+        project_id=project_id,
+        accepted_on=body.accepted_on,
+        accepted_by=body.accepted_by,
+        outcome=body.outcome,
+        note=body.note,
+        actor=caller.actor,
+        clock=clock,
+    )
+    read = AcceptanceRead.model_validate(acceptance)
+    return read.model_copy(update={"releases": [ReleaseRead.model_validate(r) for r in released]})
+
+
+@router.post(
+    "/subsidy-settlements/{subsidy_settlement_id}/releases",
+    tags=["subsidies"],
+    summary="Release a village's withheld award after its projects' acceptance (验收)",
+    description="Books the withheld part once: SUBSIDY(withheld) → the village's SUBSIDY "
+    "account when every project of the period passed, or back to the township's pool "
+    "(FUNDING township_subsidy) when one failed. Asking again answers the same release.",
+    responses=problem_responses(
+        NotFound,
+        errors.NothingWithheld,
+        errors.ReleaseNotAccepted,
+        errors.ReleaseNoProject,
+    ),
+)
+@requires(Permission.FINANCE_SETTLE, on="subsidy_settlement_id")
+def release_withheld_subsidy(
+    subsidy_settlement_id: uuid.UUID,
+    body: ReleaseCreate,
+    session: SessionDep,
+    caller: CallerDep,
+    clock: ClockDep,
+) -> ReleaseRead:
+    done = release.release(
+        session,
+        settlement_id=subsidy_settlement_id,
+        village_id=body.village_id,
+        actor=caller.actor,
+        clock=clock,
+    )
+    return ReleaseRead.model_validate(done)

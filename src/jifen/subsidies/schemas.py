@@ -149,3 +149,124 @@ class SettlementRead(Schema):
     approved_by: str | None
     entry_ids: dict[str, Any]
     result: dict[str, Any]
+    withholdings: list[WithholdingRead] = Field(
+        default_factory=list,
+        description="with the scheme's withholding, once approved: each village's withheld "
+        "part and what became of it",
+    )
+
+
+class WhatIfCreate(SettlementCreate):
+    """The period, and exactly one of a scheme version of the township or a scheme
+    document (validated as an upload is, its errors under `scheme.`)."""
+
+    scheme_version_id: uuid.UUID | None = None
+    scheme: dict[str, Any] | None = Field(
+        default=None, description="a scheme document, as POST …/subsidy-schemes takes"
+    )
+
+
+class WhatIfScheme(Schema):
+    scheme_version_id: str | None = Field(description="null for an inline document")
+    scheme_version: int | None
+    title: str
+    document_sha256: str
+    total_fen: int
+
+
+class WhatIfBaseline(WhatIfScheme):
+    source: Literal["approved", "draft", "scheme_in_force"] = Field(
+        description="the period's approved settlement, else its latest draft, else what the "
+        "scheme in force gives now (not stored)"
+    )
+    settlement_id: str | None
+
+
+class WhatIfSide(Schema):
+    eligible: bool
+    score: str | None
+    rank: int | None
+    tier_id: str | None
+    tier_label: str | None
+    award_fen: int
+    explanation: str
+
+
+class WhatIfVillage(Schema):
+    village_id: str
+    code: str
+    name: str
+    region: str | None
+    baseline: WhatIfSide | None = Field(description="null: the village was not in it")
+    what_if: WhatIfSide | None
+    difference_fen: int = Field(description="what-if award − baseline award")
+
+
+class WhatIfRead(Schema):
+    """Nothing stored, nothing booked."""
+
+    township_id: str
+    period_start: date
+    period_end: date
+    baseline: WhatIfBaseline
+    what_if: WhatIfScheme
+    facts_changed: bool = Field(
+        description="the books changed since the stored baseline was computed: the "
+        "difference is not the scheme's alone"
+    )
+    villages: list[WhatIfVillage]
+    total_difference_fen: int
+
+
+class AcceptanceCreate(InputSchema):
+    accepted_on: date = Field(description="the day of the acceptance (验收)")
+    accepted_by: str = Field(
+        min_length=1, max_length=200, examples=["镇住建办 王工、村务监督委员会"]
+    )
+    outcome: Literal["passed", "failed"] = Field(description="合格 passed, 不合格 failed")
+    note: str = Field(default="", max_length=2000)
+
+
+class ReleaseCreate(InputSchema):
+    village_id: uuid.UUID
+
+
+class ReleaseRead(Schema):
+    settlement_id: uuid.UUID
+    village_id: uuid.UUID
+    outcome: Literal["released", "returned"] = Field(
+        description="released to the village's SUBSIDY account, or returned to the "
+        "township's pool after a failed acceptance"
+    )
+    amount_fen: int
+    entry_id: uuid.UUID
+    acceptance_ids: list[str]
+    released_at: datetime
+    released_by: str
+
+
+class WithholdingRead(Schema):
+    settlement_id: uuid.UUID
+    village_id: uuid.UUID
+    amount_fen: int
+    entry_id: uuid.UUID
+    project_ids: list[str]
+    release: ReleaseRead | None
+
+
+class AcceptanceRead(Schema):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    village_id: uuid.UUID
+    accepted_on: date
+    accepted_by: str
+    outcome: str
+    note: str
+    created_at: datetime
+    created_by: str
+    releases: list[ReleaseRead] = Field(
+        default_factory=list, description="withheld subsidies this acceptance released"
+    )
+
+
+SettlementRead.model_rebuild()

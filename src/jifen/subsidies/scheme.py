@@ -90,6 +90,19 @@ class Caps(_Strict):
         return self
 
 
+class ReleasedOn(StrEnum):
+    ACCEPTANCE = "acceptance"  # 验收: when every project of the village in the period is accepted
+
+
+class Withholding(_Strict):
+    """Part of each award held back until the village's projects pass acceptance (验收)."""
+
+    share: Decimal = Field(
+        gt=0, lt=1, decimal_places=6, description="the share withheld, e.g. 0.3 of the award"
+    )
+    released_on: ReleasedOn = ReleasedOn.ACCEPTANCE
+
+
 class AwardDocument(_Strict):
     method: str = Field(min_length=1, max_length=64, description="a registered award method")
     params: dict[str, Any] = Field(default_factory=dict)
@@ -109,6 +122,9 @@ class SchemeDocument(_Strict):
     award: AwardDocument
     caps: Caps = Caps()
     rounding: RoundingDocument = RoundingDocument()
+    withholding: Withholding | None = Field(
+        default=None, description="withheld until acceptance (验收); see docs/subsidies.md"
+    )
 
 
 class SchemeInvalid(Exception):

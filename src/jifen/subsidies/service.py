@@ -42,7 +42,7 @@ from jifen.models import (
 )
 from jifen.problems import NotFound
 from jifen.records import service as records
-from jifen.subsidies import errors, exports, policy
+from jifen.subsidies import errors, exports, policy, release
 from jifen.subsidies.plugins import VillageFacts, q, yuan
 from jifen.subsidies.scheme import Scheme, SchemeInvalid, compile_scheme
 from jifen.tenancy import service as tenancy
@@ -522,6 +522,7 @@ def village_facts(
             scores_sum=scores.get(v.id, (0, 0))[1],
             meetings=len(meetings[v.id]),
             meeting_households=sum(meetings[v.id]),
+            region=v.region,
         )
         for v in villages
     ]
@@ -629,6 +630,33 @@ def _labels(scheme: Scheme) -> list[dict[str, str]]:
     return [{"id": i.document.id, "label": i.label} for i in scheme.indicators]
 
 
+def settle_facts(scheme: Scheme, facts: list[VillageFacts]) -> dict[str, Any]:
+    """policy.settle, its refusals as problems."""
+    try:
+        return policy.settle(scheme, facts)
+    except policy.PoolExceeded as exceeded:
+        raise errors.PoolExceeded(
+            str(exceeded), total_fen=exceeded.total_fen, pool_fen=exceeded.pool_fen
+        ) from None
+    except policy.RegionUnknown as unknown:
+        raise errors.RegionUnknown(
+            str(unknown),
+            detail_zh="；".join(f"{p['field']}：{p['message_zh']}" for p in unknown.problems),
+            errors=unknown.problems,
+            regions=unknown.known,
+        ) from None
+    except policy.RegionMissing as missing:
+        raise errors.VillageWithoutRegion(
+            str(missing),
+            detail_zh="方案按片区计算（"
+            + "、".join(missing.fields)
+            + "），以下村未划入片区："
+            + "、".join(f"{v['name']}（{v['code']}）" for v in missing.villages),
+            fields=missing.fields,
+            villages=missing.villages,
+        ) from None
+
+
 def compute(session: Session, *, township_id: uuid.UUID, first: date, last: date) -> Computed:
     tenancy.get_township(session, township_id)
     if last < first:
@@ -648,12 +676,8 @@ def compute(session: Session, *, township_id: uuid.UUID, first: date, last: date
         "wage_rates": rates,
         "facts": [f.as_json() for f in facts],
     }
-    try:
-        outcome = policy.settle(scheme, facts)
-    except policy.PoolExceeded as exceeded:
-        raise errors.PoolExceeded(
-            str(exceeded), total_fen=exceeded.total_fen, pool_fen=exceeded.pool_fen
-        ) from None
+    # With a scheme's withholding: each award's paid-now and withheld parts (release.py).
+    outcome = release.annotate(scheme, settle_facts(scheme, facts))
     result = {
         "township_id": township_id.hex,
         "period": {"start": first.isoformat(), "end": last.isoformat()},
@@ -764,11 +788,30 @@ def approve(
     result = result_of(settlement)
     period = f"{settlement.period_start}至{settlement.period_end}"
     entry_ids: dict[str, str] = {}
+    withheld_parts = []
     for village in result["villages"]:
         amount = int(village["award_fen"])
         if amount <= 0:
             continue
         village_id = uuid.UUID(village["village_id"])
+        # Where the money may go: the village's projects of the period (earmark).
+        project_ids = release.project_ids_of(
+            session, village_id, settlement.period_start, settlement.period_end
+        )
+        withheld = int(village.get("withheld_fen", 0))
+        if withheld > 0:
+            withheld_parts.append(
+                release.withhold(
+                    session,
+                    settlement=settlement,
+                    village_id=village_id,
+                    amount_fen=withheld,
+                    project_ids=project_ids,
+                    memo=f"{period} 以奖代补暂扣（待项目验收）：{village['explanation']}",
+                    clock=clock,
+                )
+            )
+            amount -= withheld
         subsidy = ledger.find_account_id(
             session, village_id=village_id, kind=AccountKind.SUBSIDY, asset=Asset.CNY
         )
@@ -797,7 +840,8 @@ def approve(
             details={
                 "settlement_id": settlement.id.hex,
                 "result_sha256": settlement.result_sha256,
-                "earmark": "project_construction",
+                "earmark": release.EARMARK,
+                "project_ids": project_ids,
             },
             idempotency_key=f"subsidy-settlement:{settlement.id.hex}",
         )
@@ -813,6 +857,9 @@ def approve(
     )
     session.add(approval)
     session.flush()
+    session.add_all(withheld_parts)
+    session.flush()
+    withheld_entries = {w.village_id.hex: w.entry_id.hex for w in withheld_parts}
     events.emit(
         session,
         event_type=events.EventType.SETTLEMENT_APPROVED,
@@ -830,6 +877,16 @@ def approve(
                     "village_id": v["village_id"],
                     "award_fen": int(v["award_fen"]),
                     "entry_id": entry_ids.get(v["village_id"]),
+                    # With withholding, the parts and the withheld part's entry.
+                    **(
+                        {
+                            "paid_now_fen": int(v["paid_now_fen"]),
+                            "withheld_fen": int(v["withheld_fen"]),
+                            "withheld_entry_id": withheld_entries.get(v["village_id"]),
+                        }
+                        if "withheld_fen" in v
+                        else {}
+                    ),
                 }
                 for v in result["villages"]
             ],

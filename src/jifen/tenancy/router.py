@@ -194,7 +194,12 @@ def get_village(village_id: uuid.UUID, session: SessionDep) -> VillageRead:
 @requires(Permission.VILLAGES_MANAGE, on="village_id")
 def update_village(village_id: uuid.UUID, body: VillageUpdate, session: SessionDep) -> VillageRead:
     village = service.update_village(
-        session, village_id, name=body.name, allow_below_floor_codes=body.allow_below_floor_codes
+        session,
+        village_id,
+        name=body.name,
+        allow_below_floor_codes=body.allow_below_floor_codes,
+        region=body.region,
+        set_region="region" in body.model_fields_set,
     )
     return VillageRead.model_validate(village)
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from jifen.kit.schemas import Code, InputSchema, Name, Schema
 from jifen.ledger.schemas import EntryRead
+
+# A region (片区) of a township, e.g. 东片: a name, unique within the township.
+Region = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 
 
 class TownshipCreate(InputSchema):
@@ -44,6 +48,12 @@ class VillageCreate(InputSchema):
 class VillageUpdate(InputSchema):
     name: Name | None = None
     allow_below_floor_codes: list[str] | None = Field(default=None, max_length=50)
+    region: Region | None = Field(
+        default=None,
+        description="The township's region (片区) the village belongs to; null takes it out "
+        "of its region, leaving the field out keeps it. 以奖代补 schemes read it.",
+        examples=["东片"],
+    )
 
 
 class VillageRead(Schema):
@@ -52,6 +62,7 @@ class VillageRead(Schema):
     code: str
     name: str
     allow_below_floor_codes: list[str]
+    region: str | None
     created_at: datetime
 
 

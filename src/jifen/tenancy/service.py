@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from jifen.kit.clock import as_utc
 from jifen.kit.ids import new_id
 from jifen.kit.pagination import Page, page_by_id
 from jifen.ledger import errors as ledger_errors
@@ -144,12 +145,17 @@ def update_village(
     *,
     name: str | None = None,
     allow_below_floor_codes: Sequence[str] | None = None,
+    region: str | None = None,
+    set_region: bool = False,
 ) -> Village:
+    """`set_region` sets the region (片区) to `region`, None taking the village out of one."""
     village = get_village(session, village_id)
     if name is not None:
         village.name = name
     if allow_below_floor_codes is not None:
         village.allow_below_floor_codes = list(allow_below_floor_codes)
+    if set_region:
+        village.region = region
     session.flush()
     return village
 
@@ -461,6 +467,11 @@ def split_household(
                 "to_household_id": str(new.id),
                 "split_on": on.isoformat(),
             },
+            # The agreed transfer counts from the split's day (the start of that day in
+            # the villages' time zone), not from the day the clerk entered it.
+            occurred_at=min(
+                as_utc(datetime.combine(on, time.min, tzinfo=clock.settings.zone)), clock.now
+            ),
         )
     return Split(new, moved, transfer)
 
