@@ -132,6 +132,50 @@ def test_apply_caps(points: int, uses: list[CapUse], expected: CapDecision) -> N
     assert apply_caps(points, uses) == expected
 
 
+def times(
+    max_occurrences: int,
+    used: int,
+    *,
+    period: CapPeriod = CapPeriod.MONTH,
+    per: Holder = Holder.MEMBER,
+) -> CapUse:
+    cap = Cap(per=per, period=period, max_occurrences=max_occurrences)
+    return CapUse(cap, "rule", used_points=used * 5, used_occurrences=used)
+
+
+@pytest.mark.parametrize(
+    ("points", "uses", "expected"),
+    [
+        # 每月每人限两次: the first and second count in full, the third scores nothing
+        (5, [times(2, 0)], CapDecision(5, None, "")),
+        (5, [times(2, 1)], CapDecision(5, None, "")),
+        (5, [times(2, 2)],
+         CapDecision(0, times(2, 2), "本项本月每人限 2 次，已记 2 次，本次不再计分")),
+        # 只计一次 (ever), per household
+        (30, [times(1, 1, period=CapPeriod.EVER, per=Holder.HOUSEHOLD)],
+         CapDecision(0, times(1, 1, period=CapPeriod.EVER, per=Holder.HOUSEHOLD),
+                     "本项累计每户限 1 次，已记 1 次，本次不再计分")),
+        # beside a points cap, the tighter decides
+        (8, [times(3, 1), use(10, 4, per=Holder.MEMBER)],
+         CapDecision(6, use(10, 4, per=Holder.MEMBER),
+                     "本项本月每人上限 10 分，已得 4 分，本次计 6 分")),
+        (8, [use(10, 4, per=Holder.MEMBER), times(3, 3)],
+         CapDecision(0, times(3, 3), "本项本月每人限 3 次，已记 3 次，本次不再计分")),
+    ],
+)  # fmt: skip
+def test_occurrence_caps(points: int, uses: list[CapUse], expected: CapDecision) -> None:
+    assert apply_caps(points, uses) == expected
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [{}, {"max_points": 10, "max_occurrences": 2}],
+)
+def test_a_cap_has_exactly_one_limit(limits: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="exactly one of max_points and max_occurrences"):
+        Cap(per=Holder.MEMBER, period=CapPeriod.MONTH, **limits)
+
+
 @settings(database=None, max_examples=300)
 @given(
     points=st.integers(min_value=-100, max_value=2_000),

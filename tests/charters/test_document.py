@@ -44,7 +44,6 @@ QINGQUAN: dict[str, Any] = {
                 "resident": ["first_review", "final_review"],
             },
         },
-        "public_notice": {"days": 7, "categories": ["contribution"]},
         "expiry": {"policy": "carry_over"},
     },
     "rules": [
@@ -118,7 +117,6 @@ settings:
     required:
       group_leader: [final_review]
       resident: [first_review, final_review]   # 村民申报: 小组长初审, 两委复核
-  public_notice: {days: 7, categories: [contribution]}
   expiry: {policy: carry_over}
 rules:
   - id: villager_meeting
@@ -392,7 +390,9 @@ CAP = {"per": "household", "period": "month", "max_points": 10}
         pytest.param(lambda d: d.update(category_caps=[{**CAP, "category": "sanitation"}]),
                      ["category_caps[0].category"], id="category cap without rules"),
         pytest.param(_settings(public_notice={"categories": ["environment", "sanitation"]}),
-                     ["settings.public_notice.categories[1]"], id="notice without rules"),
+                     ["settings.public_notice.categories"], id="legacy notice categories"),
+        pytest.param(_settings(public_notice={"days": 5}), ["settings.public_notice.days"],
+                     id="legacy notice days"),
     ],
 )  # fmt: skip
 def test_invalid_document_names_the_field(

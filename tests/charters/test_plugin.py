@@ -20,7 +20,7 @@ from jifen.charters.rules.protocol import Occurrence
 
 PLUGIN_SOURCE = Path(__file__).resolve().parents[2] / "examples" / "jifen-rule-recycling"
 PLUGIN_MODULE = "jifen_rule_recycling"
-BUILTIN_TYPES = {"fixed", "per_unit", "tiered", "deduction"}
+BUILTIN_TYPES = {"fixed", "per_unit", "tiered", "deduction", "board"}
 
 
 def _purge_plugin(site: str) -> None:

@@ -121,7 +121,9 @@ def test_score_under_the_draft_and_the_published_version(
     assert draft["explanation"] == "义务劳动 3 小时 × 4 分/小时 = 12 分"
     assert draft["version"] == 2 and draft["version_status"] == "draft"
     assert draft["rule_label"] == "义务劳动" and draft["moves"] == ["points"]
-    assert draft["caps"] == [{"per": "member", "period": "month", "max_points": 20}]
+    assert draft["caps"] == [
+        {"per": "member", "period": "month", "max_points": 20, "max_occurrences": None}
+    ]
     assert draft["notes"]
     published = ok(score(client, assembly.published, rule_id="labor", quantity="2.5"))
     assert published["points"] == 5 and published["version_status"] == "published"

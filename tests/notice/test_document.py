@@ -46,13 +46,41 @@ def applied(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(charter_document, "NOTICE_LISTS_APPLIED", True)
 
 
-def test_legacy_shape_still_loads() -> None:
-    charter = compile_charter(copy.deepcopy(QINGQUAN))
+def test_the_legacy_defaults_every_stored_document_carries_are_dropped() -> None:
+    data = copy.deepcopy(QINGQUAN)
+    data["settings"]["public_notice"] = {"days": 7, "categories": []}
+    charter = compile_charter(data)
+    assert charter.document.settings.public_notice.lists == []
+    assert charter.document.model_dump(mode="json")["settings"]["public_notice"] == {"lists": []}
+
+
+def test_legacy_days_and_categories_are_refused_naming_the_field() -> None:
+    data = copy.deepcopy(QINGQUAN)
+    data["settings"]["public_notice"] = {"days": 5, "categories": ["contribution"]}
+    with pytest.raises(CharterInvalid) as caught:
+        compile_charter(data)
+    assert sorted(e.field for e in caught.value.errors) == [
+        "settings.public_notice.categories",
+        "settings.public_notice.days",
+    ]
+    assert all("settings.public_notice.lists" in e.message for e in caught.value.errors)
+
+
+def test_a_stored_document_with_legacy_keys_still_loads() -> None:
+    data = copy.deepcopy(QINGQUAN)
+    data["settings"]["public_notice"] = {"days": 5, "categories": ["contribution"]}
+    charter = compile_charter(data, stored=True)
     assert charter.document.settings.public_notice.lists == []
 
 
-def test_lists_are_refused_while_nothing_applies_them() -> None:
+def test_lists_are_refused_when_the_flag_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(charter_document, "NOTICE_LISTS_APPLIED", False)
     assert _fields(_with_lists(SCOPE)) == ["settings.public_notice.lists"]
+
+
+def test_lists_are_accepted_now() -> None:
+    assert charter_document.NOTICE_LISTS_APPLIED is True
+    compile_charter(_with_lists(SCOPE))
 
 
 @pytest.mark.usefixtures("applied")

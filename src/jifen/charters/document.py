@@ -63,6 +63,21 @@ class CapPeriod(StrEnum):
     EVER = "ever"  # once in a lifetime (回村创业 +30 只计一次)
 
 
+class DuplicatesPer(StrEnum):
+    """Whose occurrence a rule counts once: the member named, their household whichever
+    member is named (a weekly yard inspection), or the adopted space recorded."""
+
+    MEMBER = "member"
+    HOUSEHOLD = "household"
+    SPACE = "space"
+
+
+class InspectionCadence(StrEnum):
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+
+
 class Evidence(StrEnum):
     PHOTO = "photo"
     WITNESS = "witness"
@@ -87,13 +102,32 @@ class NegativeBalances(StrEnum):
 
 
 class Cap(_Strict):
+    """At most so many points, or so many counted occurrences (once per person, ever;
+    twice a month), per member or household in a period: exactly one of the two."""
+
     per: Holder
     period: CapPeriod
-    max_points: int = Field(ge=1, le=1_000_000)
+    max_points: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_occurrences: int | None = Field(
+        default=None, ge=1, le=10_000, description="at most this many records that scored"
+    )
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> Cap:
+        if (self.max_points is None) == (self.max_occurrences is None):
+            raise ValueError("a cap has exactly one of max_points and max_occurrences")
+        return self
 
 
 class CategoryCap(Cap):
     category: str = Field(pattern=_CATEGORY)
+
+
+class Duplicates(_Strict):
+    per: DuplicatesPer
+    period: CapPeriod = Field(
+        description="one occurrence per this period (day, week, month, quarter, year, ever)"
+    )
 
 
 class RuleDocument(_Strict):
@@ -109,6 +143,11 @@ class RuleDocument(_Strict):
     allow_repeats: bool = Field(
         default=False,
         description="the same member (or household) may be recorded twice for one occurrence",
+    )
+    duplicates: Duplicates | None = Field(
+        default=None,
+        description="what counts as the same occurrence, when not the member and the day "
+        "(or the occurrence the recorder names)",
     )
     description: str = Field(default="", max_length=1000)
 
@@ -183,11 +222,39 @@ class NoticeScope(_Strict):
         return value
 
 
+# What the first version's `public_notice` carried by default: every stored document has
+# it, and it meant nothing (nothing read it), so it is dropped rather than refused.
+_LEGACY_NOTICE_DEFAULTS = {"days": 7, "categories": []}
+
+
 class PublicNotice(_Strict):
-    # `days` and `categories` are the first version's shape, kept so stored documents load.
-    days: int = Field(default=7, ge=0, le=60)
-    categories: list[str] = Field(default_factory=list, max_length=20)
+    # `days` and `categories` are the first version's shape: nothing ever read them. A new
+    # document naming them is refused (compile_charter); stored documents still load.
+    days: int | None = Field(
+        default=None,
+        ge=0,
+        le=60,
+        exclude=True,
+        description="refused: set `days` in each of settings.public_notice.lists",
+    )
+    categories: list[str] | None = Field(
+        default=None,
+        max_length=20,
+        exclude=True,
+        description="refused: set `categories` in each of settings.public_notice.lists",
+    )
     lists: list[NoticeScope] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_legacy_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                key: value
+                for key, value in data.items()
+                if not (key in _LEGACY_NOTICE_DEFAULTS and value == _LEGACY_NOTICE_DEFAULTS[key])
+            }
+        return data
 
 
 # Points announced as expiring this many days ahead, unless the charter says otherwise.
@@ -267,6 +334,24 @@ class Expiry(_Strict):
         return NOTICE_DAYS_DEFAULT if self.notice_days is None else self.notice_days
 
 
+# Days a recorder may correct a record (see Amendments), unless the charter says otherwise.
+AMENDMENT_WINDOW_DAYS_DEFAULT = 7
+
+
+class Amendments(_Strict):
+    """How long recorders may correct their records themselves (更正, see
+    docs/clerk-guide.md). After the window, or once the record's notice list has closed,
+    only the revoking role (records:revoke) amends."""
+
+    window_days: int = Field(
+        default=AMENDMENT_WINDOW_DAYS_DEFAULT,
+        ge=0,
+        le=366,
+        description="days after a record was made in which its recorder (or another clerk "
+        "of the village) may correct it; 0: recorders may not amend at all",
+    )
+
+
 class CharterSettings(_Strict):
     points_holder: Holder = Holder.MEMBER
     deduction_floor: DeductionFloor = DeductionFloor.ZERO
@@ -274,6 +359,7 @@ class CharterSettings(_Strict):
     review: Review = Review()
     public_notice: PublicNotice = PublicNotice()
     expiry: Expiry = Expiry()
+    amendments: Amendments = Amendments()
     point_value_fen: int = Field(
         default=100,
         ge=1,
@@ -284,12 +370,24 @@ class CharterSettings(_Strict):
     )
 
 
+class Inspections(_Strict):
+    """How the village inspects adopted spaces of one kind (认领区域巡查)."""
+
+    space_kind: str = Field(pattern=r"^(green_space|public_space|facility)$")
+    cadence: InspectionCadence = Field(description="one inspection of a space per period")
+    passed_rule: str = Field(pattern=_ID, description="the rule a passed inspection scores")
+    failed_rule: str | None = Field(
+        default=None, pattern=_ID, description="the rule a failed one scores (none: no points)"
+    )
+
+
 class CharterDocument(_Strict):
     title: str = Field(min_length=1, max_length=200)
     effective_on: date = Field(description="the first day events are scored by this version")
     settings: CharterSettings = CharterSettings()
     rules: list[RuleDocument] = Field(min_length=1, max_length=RULES_MAX)
     category_caps: list[CategoryCap] = Field(default_factory=list, max_length=50)
+    inspections: list[Inspections] = Field(default_factory=list, max_length=3)
 
 
 @dataclass(frozen=True)
@@ -373,8 +471,12 @@ def parse_text(text: str, media_type: str) -> Any:
         raise CharterInvalid([FieldError("(document)", f"not valid YAML: {exc}")]) from None
 
 
-def compile_charter(data: Any) -> Charter:
-    """Validate a document and compile its rules, or raise CharterInvalid with every error."""
+def compile_charter(data: Any, *, stored: bool = False) -> Charter:
+    """Validate a document and compile its rules, or raise CharterInvalid with every error.
+
+    `stored`: a document stored earlier is loaded, not submitted: the first version's
+    `public_notice.days`/`categories`, which nothing ever read, are ignored there instead
+    of refused."""
     try:
         document = CharterDocument.model_validate(data)
     except ValidationError as error:
@@ -412,6 +514,10 @@ def compile_charter(data: Any) -> Charter:
             )
         if deduction and rule.caps:
             errors.append(FieldError(f"{at}.caps", "caps limit awards; a deduction has none"))
+        if rule.duplicates is not None and rule.allow_repeats:
+            errors.append(
+                FieldError(f"{at}.duplicates", "a rule that allows repeats has no duplicates")
+            )
         rules.setdefault(rule.id, CompiledRule(rule, rule_type, params))
     for index, stage in enumerate(settings.review.stages):
         if stage_ids.count(stage.id) > 1:
@@ -435,22 +541,47 @@ def compile_charter(data: Any) -> Charter:
                 FieldError(f"category_caps[{index}].category", f"no rule in {cap.category!r}")
             )
     errors.extend(_expiry_errors(settings.expiry))
-    for index, category in enumerate(settings.public_notice.categories):
-        if category not in categories:
-            errors.append(
-                FieldError(
-                    f"settings.public_notice.categories[{index}]", f"no rule in {category!r}"
-                )
-            )
+    errors.extend(_inspection_errors(document, rules))
+    if not stored:
+        errors.extend(_legacy_notice_errors(settings.public_notice))
     errors.extend(_notice_errors(settings.public_notice, categories))
     if errors:
         raise CharterInvalid(errors)
     return Charter(document, rules)
 
 
-# Flipped when the notice service (src/jifen/notice/) applies the lists: until then a
-# charter that asks for them is refused, since nothing would act on them.
-NOTICE_LISTS_APPLIED = False
+def _inspection_errors(
+    document: CharterDocument, rules: dict[str, CompiledRule]
+) -> list[FieldError]:
+    errors: list[FieldError] = []
+    kinds = [setting.space_kind for setting in document.inspections]
+    for index, setting in enumerate(document.inspections):
+        at = f"inspections[{index}]"
+        if kinds.count(setting.space_kind) > 1:
+            errors.append(FieldError(f"{at}.space_kind", f"{setting.space_kind!r} twice"))
+        for name in ("passed_rule", "failed_rule"):
+            rule_id = getattr(setting, name)
+            if rule_id is not None and rule_id not in rules:
+                errors.append(FieldError(f"{at}.{name}", f"no rule {rule_id!r}"))
+    return errors
+
+
+# The notice service (src/jifen/notice/) applies the lists: recording, the clock, the API
+# for objections and the balance split. Tests may turn it off to check the refusal.
+NOTICE_LISTS_APPLIED = True
+
+
+def _legacy_notice_errors(notice: PublicNotice) -> list[FieldError]:
+    at = "settings.public_notice"
+    return [
+        FieldError(
+            f"{at}.{key}",
+            f"no longer accepted (nothing reads it): name the categories, mode and days of "
+            f"each notice list in {at}.lists",
+        )
+        for key in ("days", "categories")
+        if getattr(notice, key) is not None
+    ]
 
 
 def _notice_errors(notice: PublicNotice, categories: set[str]) -> list[FieldError]:

@@ -56,25 +56,35 @@ def _add_months(first_of_month: date, months: int) -> date:
     return first_of_month.replace(year=first_of_month.year + index // 12, month=index % 12 + 1)
 
 
+# What an occurrence cap leaves of an award while occurrences remain: all of it.
+_UNLIMITED = 10**12
+
+
 @dataclass(frozen=True)
 class CapUse:
-    """A cap that applies to an award, and how much of it the holder already used."""
+    """A cap that applies to an award, and how much of it the holder already used: the
+    points and the number of records that scored, in the cap's window."""
 
     cap: Cap
     scope: str  # "rule" or "category:<category>"
     used_points: int
+    used_occurrences: int = 0
 
     @property
     def remaining(self) -> int:
-        return max(0, self.cap.max_points - self.used_points)
+        """The points the cap still lets through (all, or none, for an occurrence cap)."""
+        if self.cap.max_points is not None:
+            return max(0, self.cap.max_points - self.used_points)
+        assert self.cap.max_occurrences is not None
+        return 0 if self.used_occurrences >= self.cap.max_occurrences else _UNLIMITED
 
     def describe(self) -> str:
         category = self.scope.split(":", 1)[-1]
         what = "本项" if self.scope == "rule" else f"{CATEGORY_LABELS.get(category, category)}类"
-        return (
-            f"{what}{PERIOD_LABELS[self.cap.period]}{HOLDER_LABELS[self.cap.per]}上限 "
-            f"{self.cap.max_points} 分，已得 {self.used_points} 分"
-        )
+        where = f"{what}{PERIOD_LABELS[self.cap.period]}{HOLDER_LABELS[self.cap.per]}"
+        if self.cap.max_points is None:
+            return f"{where}限 {self.cap.max_occurrences} 次，已记 {self.used_occurrences} 次"
+        return f"{where}上限 {self.cap.max_points} 分，已得 {self.used_points} 分"
 
 
 @dataclass(frozen=True)

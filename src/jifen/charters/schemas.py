@@ -30,7 +30,6 @@ EXAMPLE_CHARTER: dict[str, Any] = {
                 "resident": ["first_review", "final_review"],
             },
         },
-        "public_notice": {"days": 7, "categories": []},
         "expiry": {"policy": "carry_over"},
     },
     "rules": [

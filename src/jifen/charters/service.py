@@ -136,8 +136,9 @@ def publish_version(
         select(func.count(Record.id)).where(
             Record.village_id == version.village_id,
             Record.occurred_on >= version.effective_on,
-            # Rejected records were never booked; revoked ones no longer count.
-            Record.status.not_in(("rejected", "revoked")),
+            # Rejected records were never booked; revoked and amended ones no longer count
+            # (an amended record's correction is a record of its own).
+            Record.status.not_in(("rejected", "revoked", "amended")),
         )
     ).scalar_one()
     if scored:
@@ -288,7 +289,7 @@ def compiled(version: CharterVersion) -> Charter:
     if charter is not None:
         return charter
     try:
-        charter = compile_charter(version.document)
+        charter = compile_charter(version.document, stored=True)
     except CharterInvalid as problem:
         # Valid when uploaded: a rule type it names is no longer installed.
         raise errors.CharterUnavailable(

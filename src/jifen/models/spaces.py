@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -87,3 +89,39 @@ class SpaceClaim(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+
+
+class SpaceInspection(Base):
+    """One inspection of a space in one period of the charter's cadence (at most one per
+    period), and the records it scored for the space's claimants that day."""
+
+    __tablename__ = "space_inspections"
+    __table_args__ = (
+        ForeignKeyConstraint(["space_id", "village_id"], ["spaces.id", "spaces.village_id"]),
+        UniqueConstraint("space_id", "period_start"),
+        CheckConstraint("outcome IN ('passed', 'failed')", name="outcome"),
+        CheckConstraint("score IS NULL OR (score >= 0 AND score <= 100)", name="score"),
+        CheckConstraint(
+            "period_start <= inspected_on AND inspected_on < period_end", name="in_period"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    township_id: Mapped[uuid.UUID]
+    village_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    space_id: Mapped[uuid.UUID]
+    # The cadence period [period_start, period_end) the inspection counts for.
+    period_start: Mapped[date]
+    period_end: Mapped[date]
+    cadence: Mapped[str] = mapped_column(String(16))
+    inspected_on: Mapped[date]
+    inspected_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16))
+    score: Mapped[int | None]
+    # The rule the outcome scored (None: a failed inspection the charter gives no points).
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    record_ids: Mapped[list[str]] = mapped_column(JSON)
+    evidence: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(String(1000))
+    inspector: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]

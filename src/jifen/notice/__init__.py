@@ -11,11 +11,16 @@ Invariants (see docs/public-notice.md):
 - An objection names one entry on an open list (or, as a late appeal, on a list closed less
   than the appeal window ago) and holds back only that entry.
 
-Built: the charter's validated settings (jifen.charters.document.NoticeScope), the pure
-calendar and decision policy (jifen.notice.policy), the stored lists (jifen.models.notice),
-recording onto lists (`join`, `open_list_for`, called by jifen.records.service), the clock
-(`tick`, run by `jifen tick`) and objections/late appeals (`raise_objection`,
-`decide_objection`). Not built yet: the API, outbox events of lists and objections, the
-balance split and the public display. Until the API lands, a charter naming notice lists
-is refused (document.NOTICE_LISTS_APPLIED).
+- Points posted by a closing are dated at the start of the closing day, however late the
+  tick runs.
+
+Built: the charter's validated settings (jifen.charters.document.NoticeScope; the first
+version's `public_notice.days`/`categories` are refused), the pure calendar and decision
+policy (jifen.notice.policy), the stored lists (jifen.models.notice), recording onto lists
+(`join`, `open_list_for`, called by jifen.records.service), the clock (`tick`, run by
+`jifen tick`), objections and late appeals (`raise_objection`, `object_for_member`,
+`decide_objection`), reading lists (`list_lists`, `get_list_view`), outbox events
+(notice_list.opened/closed, objection.raised/decided), the balance split (`holdings`) and
+statement notes (`notes_for_entries`), and the API (jifen.notice.router). The public
+display of lists is the boards work's, built on `list_lists` and `get_list_view`.
 """

@@ -11,6 +11,8 @@ Invariants:
   closing every `before` entry that is still pending and not under an open objection is
   posted through the ledger service, and the village's chain head is stored on the list.
   Closing twice does nothing: a closed list is skipped, a resolved entry is left alone.
+- every list opened or closed and every objection raised or decided adds one outbox
+  event (notice_list.opened/closed, objection.raised/decided) in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,17 +20,30 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from jifen.charters.document import Charter, NoticeScope
 from jifen.db import Database
+from jifen.kit.canonical import format_instant
 from jifen.kit.ids import new_id
+from jifen.kit.pagination import Page, page_by_id
 from jifen.ledger import service as ledger
 from jifen.ledger import writer
-from jifen.models import Book, NoticeList, NoticeListItem, NoticeObjection, Record, Village
+from jifen.models import (
+    Book,
+    Entry,
+    Member,
+    NoticeList,
+    NoticeListItem,
+    NoticeObjection,
+    Posting,
+    Record,
+    Village,
+)
 from jifen.notice import policy
 from jifen.notice.errors import (
     AppealWindowClosed,
@@ -40,6 +55,7 @@ from jifen.notice.errors import (
     ObjectionDeciderNotAllowed,
 )
 from jifen.problems import NotFound, Problem
+from jifen.webhooks import events
 
 NOTICE_ACTOR = "system:notice"
 SCHEDULED, OPEN, CLOSED = "scheduled", "open", "closed"
@@ -125,6 +141,8 @@ def open_list_for(
     )
     session.add(row)
     session.flush()
+    if row.state == OPEN:
+        _emit_list(session, events.EventType.NOTICE_LIST_OPENED, row, now=now)
     return row
 
 
@@ -221,9 +239,18 @@ def apply_due(session: Session, *, village_id: uuid.UUID, clock: ledger.Clock) -
             notice_list.state = OPEN
             notice_list.opened_at = clock.now
             result.opened += 1
+            _emit_list(session, events.EventType.NOTICE_LIST_OPENED, notice_list, now=clock.now)
         if notice_list.closes_on <= today:
-            result.posted += _close(session, notice_list, clock)
+            posted = _close(session, notice_list, clock)
+            result.posted += posted
             result.closed += 1
+            _emit_list(
+                session,
+                events.EventType.NOTICE_LIST_CLOSED,
+                notice_list,
+                now=clock.now,
+                extra={"posted_entries": posted},
+            )
     session.flush()
     return result
 
@@ -246,6 +273,9 @@ def _close(session: Session, notice_list: NoticeList, clock: ledger.Clock) -> in
         .scalars()
         .all()
     )
+    # Dated at the start of the closing day, even when the tick runs days later.
+    closing = datetime.combine(notice_list.closes_on, time.min, tzinfo=clock.settings.zone)
+    occurred_at = closing if closing < clock.now else None
     posted = 0
     for item in items:
         action = policy.settles_at_closing(
@@ -255,7 +285,13 @@ def _close(session: Session, notice_list: NoticeList, clock: ledger.Clock) -> in
             continue
         if ledger.get_entry(session, item.entry_id).status != "pending":
             continue  # voided with its revoked record, or already resolved
-        view = ledger.post_pending(session, entry_id=item.entry_id, actor=NOTICE_ACTOR, clock=clock)
+        view = ledger.post_pending(
+            session,
+            entry_id=item.entry_id,
+            actor=NOTICE_ACTOR,
+            clock=clock,
+            occurred_at=occurred_at,
+        )
         item.posted_entry_id = view.entry.id
         posted += 1
     session.flush()
@@ -396,6 +432,7 @@ def raise_objection(
     )
     session.add(row)
     session.flush()
+    _emit_objection(session, events.EventType.OBJECTION_RAISED, notice_list, row, now=clock.now)
     return row
 
 
@@ -462,4 +499,300 @@ def decide_objection(
     row.decided_on = today
     row.decision_reason = reason
     session.flush()
+    _emit_objection(session, events.EventType.OBJECTION_DECIDED, notice_list, row, now=clock.now)
     return row
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+def list_data(row: NoticeList) -> dict[str, Any]:
+    """The list as plain JSON, for events."""
+    return {
+        "notice_list_id": str(row.id),
+        "charter_version_id": str(row.charter_version_id),
+        "list_index": row.list_index,
+        "categories": row.categories,
+        "mode": row.mode,
+        "deciding_role": row.deciding_role,
+        "period_start_on": row.period_start_on.isoformat(),
+        "period_end_on": row.period_end_on.isoformat(),
+        "opens_on": row.opens_on.isoformat(),
+        "closes_on": row.closes_on.isoformat(),
+        "appeal_until": row.appeal_until.isoformat(),
+        "state": row.state,
+        "head_seq": row.head_seq,
+        "head_hash": row.head_hash,
+    }
+
+
+def objection_data(row: NoticeObjection) -> dict[str, Any]:
+    """The objection as plain JSON, for events."""
+    return {
+        "objection_id": str(row.id),
+        "notice_list_id": str(row.list_id),
+        "entry_id": str(row.entry_id),
+        "kind": row.kind,
+        "raised_by": row.raised_by,
+        "raised_on": row.raised_on.isoformat(),
+        "recorded_by": row.recorded_by,
+        "state": row.state,
+        "decided_by_role": row.decided_by_role,
+        "decided_by": row.decided_by,
+        "decided_on": row.decided_on.isoformat() if row.decided_on else None,
+        "created_at": format_instant(row.created_at),
+    }
+
+
+def _emit_list(
+    session: Session,
+    event_type: events.EventType,
+    row: NoticeList,
+    *,
+    now: datetime,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    events.emit(
+        session,
+        event_type=event_type,
+        township_id=row.township_id,
+        village_id=row.village_id,
+        data={**list_data(row), **(extra or {})},
+        now=now,
+    )
+
+
+def _emit_objection(
+    session: Session,
+    event_type: events.EventType,
+    notice_list: NoticeList,
+    row: NoticeObjection,
+    *,
+    now: datetime,
+) -> None:
+    item = session.get(NoticeListItem, row.item_id)
+    record = session.get(Record, item.record_id) if item is not None else None
+    events.emit(
+        session,
+        event_type=event_type,
+        township_id=notice_list.township_id,
+        village_id=notice_list.village_id,
+        member_id=record.member_id if record is not None else None,
+        household_id=record.household_id if record is not None else None,
+        data={
+            **objection_data(row),
+            "record_id": str(record.id) if record is not None else None,
+        },
+        now=now,
+    )
+
+
+# --- reading lists ---------------------------------------------------------------------
+
+ENTRY_UNDER_OBJECTION = "under_objection"
+
+
+def list_lists(
+    session: Session,
+    *,
+    village_id: uuid.UUID,
+    state: str | None,
+    period_start_on: date | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[NoticeList]:
+    """A village's notice lists, newest first, optionally of one state or one period."""
+    query = select(NoticeList).where(NoticeList.village_id == village_id)
+    if state is not None:
+        query = query.where(NoticeList.state == state)
+    if period_start_on is not None:
+        query = query.where(NoticeList.period_start_on == period_start_on)
+    return page_by_id(session, query, NoticeList, limit, cursor, newest_first=True)
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One entry of a list and where its points are: pending, posted, voided, reversed,
+    or held (pending) / challenged (counted) under an open objection."""
+
+    item: NoticeListItem
+    record: Record
+    entry_status: str
+    status: str
+    open_objection_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class ListView:
+    notice_list: NoticeList
+    items: list[ItemView]
+    objections: list[NoticeObjection]
+
+
+ITEMS_PER_LIST_MAX = 2000
+
+
+def get_list_view(session: Session, list_id: uuid.UUID) -> ListView:
+    """A list with its items (oldest first, at most ITEMS_PER_LIST_MAX) and objections."""
+    notice_list = get_list(session, list_id)
+    rows = session.execute(
+        select(NoticeListItem, Record)
+        .join(Record, Record.id == NoticeListItem.record_id)
+        .where(NoticeListItem.list_id == list_id)
+        .order_by(NoticeListItem.created_at, NoticeListItem.id)
+        .limit(ITEMS_PER_LIST_MAX)
+    ).all()
+    objections = list(
+        session.execute(
+            select(NoticeObjection)
+            .where(NoticeObjection.list_id == list_id)
+            .order_by(NoticeObjection.created_at, NoticeObjection.id)
+        ).scalars()
+    )
+    waiting = {o.item_id: o.id for o in objections if o.state == OBJECTION_OPEN}
+    items = []
+    for item, record in rows:
+        entry_status = ledger.get_entry(session, item.entry_id).status
+        status = ENTRY_UNDER_OBJECTION if item.id in waiting else entry_status
+        items.append(ItemView(item, record, entry_status, status, waiting.get(item.id)))
+    return ListView(notice_list, items, objections)
+
+
+def get_objection(session: Session, objection_id: uuid.UUID) -> NoticeObjection:
+    row = session.get(NoticeObjection, objection_id)
+    if row is None:
+        raise NotFound("objection", objection_id)
+    return row
+
+
+# --- the balance split -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What of an account's pending credits waits on a notice list, and what of that an
+    open objection holds back (a subset: pending_under_notice excludes it)."""
+
+    pending_under_notice: int
+    held_by_objection: int
+
+
+def holdings_of(session: Session, balance: ledger.Balance) -> Holdings:
+    """The split of a balance just read: nothing to look up without pending credits (the
+    balance read stays one primary-key read for almost every account)."""
+    if balance.pending_credits <= 0:
+        return Holdings(pending_under_notice=0, held_by_objection=0)
+    return holdings(session, balance.account_id)
+
+
+def holdings(session: Session, account_id: uuid.UUID) -> Holdings:
+    """The account's points on `before` notice lists that have not posted or been voided,
+    split by whether an open objection holds them."""
+    resolved = exists().where(Entry.pending_entry_id == NoticeListItem.entry_id)
+    objected = exists().where(
+        NoticeObjection.item_id == NoticeListItem.id, NoticeObjection.state == OBJECTION_OPEN
+    )
+    rows = session.execute(
+        select(Posting.amount, objected)
+        .join(NoticeListItem, NoticeListItem.entry_id == Posting.entry_id)
+        .where(
+            Posting.account_id == account_id,
+            Posting.effect == "pending",
+            Posting.amount > 0,
+            ~resolved,
+        )
+    ).all()
+    held = sum(amount for amount, is_objected in rows if is_objected)
+    waiting = sum(amount for amount, is_objected in rows if not is_objected)
+    return Holdings(pending_under_notice=waiting, held_by_objection=held)
+
+
+# --- objections through the API --------------------------------------------------------
+
+
+def object_for_member(
+    session: Session,
+    *,
+    list_id: uuid.UUID,
+    entry_id: uuid.UUID,
+    member_id: uuid.UUID,
+    reason: str,
+    recorded_by: str,
+    clock: ledger.Clock,
+) -> NoticeObjection:
+    """An objection of a resident of the list's village: recorded by a clerk, or by the
+    resident through a mini-program binding (then `recorded_by` is the client)."""
+    notice_list = get_list(session, list_id)
+    member = session.get(Member, member_id)
+    if member is None or member.village_id != notice_list.village_id:
+        raise NotFound("member", member_id)
+    return raise_objection(
+        session,
+        list_id=list_id,
+        entry_id=entry_id,
+        raised_by=f"member:{member_id}",
+        reason=reason,
+        recorded_by=recorded_by,
+        clock=clock,
+    )
+
+
+# --- why an amount is where it is (statements) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class NoticeNote:
+    """The notice list an entry's amount belongs to, and where that item stands now."""
+
+    notice_list_id: uuid.UUID
+    list_state: str
+    closes_on: date
+    mode: str
+    status: str  # pending | posted | voided | reversed | under_objection
+    objection_id: uuid.UUID | None
+
+
+def notes_for_entries(session: Session, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, NoticeNote]:
+    """For each entry that booked, posted, voided or reversed an item of a notice list:
+    that list and the item's status (at most a statement page of ids)."""
+    if not entry_ids:
+        return {}
+    origin: dict[uuid.UUID, uuid.UUID] = {}
+    for entry_id, pending_id, reversed_id in session.execute(
+        select(Entry.id, Entry.pending_entry_id, Entry.reverses_entry_id).where(
+            Entry.id.in_(entry_ids)
+        )
+    ):
+        origin[entry_id] = pending_id or reversed_id or entry_id
+    rows = session.execute(
+        select(NoticeListItem, NoticeList)
+        .join(NoticeList, NoticeList.id == NoticeListItem.list_id)
+        .where(NoticeListItem.entry_id.in_(set(origin.values())))
+    ).all()
+    if not rows:
+        return {}
+    waiting = dict(
+        session.execute(
+            select(NoticeObjection.item_id, NoticeObjection.id).where(
+                NoticeObjection.item_id.in_([item.id for item, _ in rows]),
+                NoticeObjection.state == OBJECTION_OPEN,
+            )
+        ).all()
+    )
+    by_entry: dict[uuid.UUID, NoticeNote] = {}
+    for item, notice_list in rows:
+        objection_id = waiting.get(item.id)
+        status = (
+            ENTRY_UNDER_OBJECTION
+            if objection_id is not None
+            else ledger.get_entry(session, item.entry_id).status
+        )
+        by_entry[item.entry_id] = NoticeNote(
+            notice_list_id=notice_list.id,
+            list_state=notice_list.state,
+            closes_on=notice_list.closes_on,
+            mode=notice_list.mode,
+            status=status,
+            objection_id=objection_id,
+        )
+    return {entry_id: by_entry[source] for entry_id, source in origin.items() if source in by_entry}

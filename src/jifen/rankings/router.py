@@ -17,6 +17,8 @@ from jifen.api.deps import ClockDep, Cursor, SessionDep
 from jifen.api.routing import UnitOfWorkRoute
 from jifen.charters.document import Holder
 from jifen.ledger import service as ledger
+from jifen.ledger.schemas import StatementNoticeRead
+from jifen.notice import service as notice
 from jifen.problems import InvalidCursor, NotFound, problem_responses
 from jifen.rankings import service
 from jifen.rankings.schemas import HistoryRead, RankingRead
@@ -129,7 +131,7 @@ def get_member_history(
     history = service.member_history(
         session, member_id=member_id, from_on=from_on, to_on=to_on, limit=limit, cursor=cursor
     )
-    return HistoryRead.of(history)
+    return _with_notice(session, HistoryRead.of(history))
 
 
 @router.get(
@@ -158,4 +160,16 @@ def get_household_history(
         limit=limit,
         cursor=cursor,
     )
-    return HistoryRead.of(history)
+    return _with_notice(session, HistoryRead.of(history))
+
+
+def _with_notice(session: Session, read: HistoryRead) -> HistoryRead:
+    """Mark the records whose points are on a notice list (公示), and where they stand."""
+    notes = notice.notes_for_entries(
+        session, [item.entry_id for item in read.items if item.entry_id is not None]
+    )
+    for item in read.items:
+        note = notes.get(item.entry_id) if item.entry_id is not None else None
+        if note is not None:
+            item.notice = StatementNoticeRead.model_validate(note)
+    return read

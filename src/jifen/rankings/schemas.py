@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 
 from jifen.charters.document import Holder
 from jifen.kit.schemas import Schema
+from jifen.ledger.schemas import StatementNoticeRead
 from jifen.rankings.service import (
     History,
     HistoryItem,
@@ -211,6 +212,11 @@ class HistoryItemRead(Schema):
     reversal_entry_id: uuid.UUID | None = Field(description="The entry that reversed it")
     revoked_at: datetime | None
     revoke_reason: str | None
+    notice: StatementNoticeRead | None = Field(
+        default=None,
+        description="The notice list (公示) its points are on, and where they stand: "
+        "pending, posted, voided, reversed or under_objection",
+    )
 
     @classmethod
     def of(cls, item: HistoryItem) -> HistoryItemRead:

@@ -85,3 +85,50 @@ class SharedCareInUse(Problem):
             first_claim_id=str(first_claim_id),
             second_claim_id=str(second_claim_id),
         )
+
+
+class SpaceNotInspected(Problem):
+    code = "space_kind_not_inspected"
+    title = "The charter in force does not inspect spaces of this kind"
+    title_zh = "现行村规民约未规定此类场地的巡查"
+    status = 409
+
+    def __init__(self, kind: str, day: date) -> None:
+        super().__init__(
+            f"the charter in force on {day.isoformat()} has no inspections for {kind!r} "
+            "spaces (charter: inspections[].space_kind)",
+            detail_zh=f"{day.isoformat()} 现行村规民约未规定 {kind} 类场地的巡查",
+            space_kind=kind,
+            on=day.isoformat(),
+        )
+
+
+class InspectionAlreadyDone(Problem):
+    code = "inspection_already_done"
+    title = "The space was already inspected in this period"
+    title_zh = "该场地本周期已巡查"
+    status = 409
+
+    def __init__(self, inspection_id: uuid.UUID, start: date, end: date) -> None:
+        super().__init__(
+            f"inspection {inspection_id} already counts for {start.isoformat()} to "
+            f"{end.isoformat()} (exclusive)",
+            detail_zh=f"{start.isoformat()} 起的本周期已有巡查记录",
+            inspection_id=str(inspection_id),
+            period_start=start.isoformat(),
+            period_end=end.isoformat(),
+        )
+
+
+class SpaceNotClaimed(Problem):
+    code = "space_not_claimed"
+    title = "Nobody cared for the space on the inspection's day"
+    title_zh = "巡查当日该场地无人认领"
+    status = 409
+
+    def __init__(self, name: str, day: date) -> None:
+        super().__init__(
+            f"space {name!r} had no claimant on {day.isoformat()}",
+            detail_zh=f"场地「{name}」在 {day.isoformat()} 无认领人",
+            on=day.isoformat(),
+        )

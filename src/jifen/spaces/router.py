@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, Header, Query, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,6 +16,7 @@ from jifen.access.permissions import Permission
 from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep
 from jifen.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from jifen.api.routing import UnitOfWorkRoute
+from jifen.kit.clock import as_utc
 from jifen.kit.schemas import PageRead
 from jifen.models import Space, SpaceClaim
 from jifen.problems import (
@@ -24,12 +26,17 @@ from jifen.problems import (
     NotFound,
     problem_responses,
 )
-from jifen.spaces import errors, service
+from jifen.records import errors as record_errors
+from jifen.records import service as records
+from jifen.spaces import errors, inspections, service
 from jifen.spaces.schemas import (
     ClaimCreate,
     ClaimEnding,
     ClaimRead,
     ClaimTransferRead,
+    InspectionCreate,
+    InspectionDueRead,
+    InspectionRead,
     SpaceCreate,
     SpaceRead,
     SpaceUpdate,
@@ -274,3 +281,100 @@ def transfer_space_claim(
         now=clock.now,
     )
     return ClaimTransferRead(ended=ClaimRead.of(old), claim=ClaimRead.of(new))
+
+
+# --- inspections -----------------------------------------------------------------------
+
+_INSPECTION_REFUSALS = (
+    NotFound,
+    IdempotencyKeyReused,
+    errors.SpaceNotInspected,
+    errors.InspectionAlreadyDone,
+    errors.SpaceNotClaimed,
+    record_errors.RecorderNotAllowed,
+    record_errors.EvidenceMissing,
+    record_errors.DuplicateRecord,
+    record_errors.SubjectInvalid,
+)
+
+
+@router.post(
+    "/spaces/{space_id}/inspections",
+    status_code=status.HTTP_201_CREATED,
+    tags=["spaces"],
+    summary="Record an inspection of a space (巡查)",
+    description="The charter in force on the day names, for the space's kind, the cadence "
+    "(one inspection per week, month or quarter) and the rule a pass and a failure score. "
+    "Each claimant caring for the space that day is scored one record under that rule, "
+    "with caps, duplicates and review as for any record; an organisation is inspected but "
+    "holds no points. All or nothing.",
+    responses=problem_responses(*_INSPECTION_REFUSALS),
+)
+@requires(Permission.RECORDS_CREATE, on="space_id")
+def create_space_inspection(
+    space_id: uuid.UUID,
+    body: InspectionCreate,
+    session: SessionDep,
+    caller: CallerDep,
+    clock: ClockDep,
+    _key: IdempotencyKey = None,
+) -> InspectionRead:
+    space = service.get_space(session, space_id)
+    recorder = records.Recorder(
+        caller.actor,
+        guard.roles_over(caller, township_id=space.township_id, village_id=space.village_id),
+    )
+    row = inspections.inspect(
+        session,
+        space_id=space_id,
+        outcome=body.outcome,
+        score=body.score,
+        inspected_at=as_utc(body.inspected_at),
+        evidence=[item.model_dump() for item in body.evidence],
+        note=body.note,
+        recorder=recorder,
+        clock=clock,
+    )
+    return InspectionRead.of(row)
+
+
+@router.get(
+    "/spaces/{space_id}/inspections",
+    tags=["spaces"],
+    summary="A space's inspections, newest period first",
+    responses=problem_responses(NotFound),
+)
+@requires(Permission.TENANCY_READ, on="space_id")
+def list_space_inspections(space_id: uuid.UUID, session: SessionDep) -> list[InspectionRead]:
+    return [InspectionRead.of(row) for row in inspections.list_inspections(session, space_id)]
+
+
+@router.get(
+    "/villages/{village_id}/space-inspections/due",
+    tags=["spaces"],
+    summary="Inspections due and missed (待巡查)",
+    description="For each claimed space whose kind the charter in force inspects: the "
+    "current period if it is not inspected yet (`due`), and up to 12 past periods that "
+    "ended uninspected while the space was claimed (`missed`), oldest first per space.",
+    responses=problem_responses(NotFound),
+)
+@requires(Permission.RECORDS_CREATE, on="village_id")
+def list_inspections_due(
+    village_id: uuid.UUID,
+    session: SessionDep,
+    clock: ClockDep,
+    on: Annotated[date | None, Query(description="the day (default: today)")] = None,
+) -> list[InspectionDueRead]:
+    day = on or clock.local_date(clock.now)
+    return [
+        InspectionDueRead(
+            space_id=d.space_id,
+            space_name=d.space_name,
+            space_kind=d.space_kind,
+            period_start=d.period_start,
+            period_end=d.period_end,
+            status=d.status,  # type: ignore[arg-type]
+            claim_ids=d.claim_ids,
+        )
+        for d in inspections.due(session, village_id=village_id, on=day)
+    ]

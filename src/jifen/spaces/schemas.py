@@ -6,12 +6,13 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, WithJsonSchema, model_validator
 
-from jifen.kit.schemas import InputSchema, Name, Schema
-from jifen.models import Space, SpaceClaim
+from jifen.kit.schemas import InputSchema, Instant, Name, Schema
+from jifen.models import Space, SpaceClaim, SpaceInspection
+from jifen.records.schemas import EvidenceItem
 from jifen.spaces.service import Claimant
 
 
@@ -176,3 +177,50 @@ class ClaimRead(Schema):
 class ClaimTransferRead(Schema):
     ended: ClaimRead = Field(description="The claim passed on, now ending the day before")
     claim: ClaimRead = Field(description="The new claimant's claim")
+
+
+class InspectionCreate(InputSchema):
+    """One inspection of a space (巡查): its outcome scores the space's claimants under the
+    rule the charter names for that outcome."""
+
+    outcome: Literal["passed", "failed"] = Field(description="passed (合格) or failed (不合格)")
+    score: int | None = Field(default=None, ge=0, le=100, description="the inspector's score")
+    inspected_at: Instant = Field(description="when the space was inspected")
+    evidence: list[EvidenceItem] = Field(default_factory=list, max_length=10)
+    note: str = Field(default="", max_length=1000)
+
+
+class InspectionRead(Schema):
+    id: uuid.UUID
+    space_id: uuid.UUID
+    village_id: uuid.UUID
+    period_start: date = Field(description="the cadence period it counts for, from...")
+    period_end: date = Field(description="...to this day (exclusive)")
+    cadence: str = Field(description="week, month or quarter, as the charter says")
+    inspected_on: date
+    inspected_at: datetime
+    outcome: str
+    score: int | None
+    rule_id: str | None = Field(description="the rule the outcome scored; null: no points")
+    record_ids: list[uuid.UUID] = Field(description="one record per scored claimant")
+    evidence: list[dict[str, str]]
+    note: str
+    inspector: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: SpaceInspection) -> InspectionRead:
+        return cls.model_validate(row)
+
+
+class InspectionDueRead(Schema):
+    space_id: uuid.UUID
+    space_name: str
+    space_kind: str
+    period_start: date
+    period_end: date = Field(description="exclusive")
+    status: Literal["due", "missed"] = Field(
+        description="due: the current period, not yet inspected; missed: a past period "
+        "that ended uninspected while the space was claimed"
+    )
+    claim_ids: list[uuid.UUID]
