@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock
 ## run: migrate the SQLite file, seed the demo township, serve on 127.0.0.1:8000 (/docs)
 run: $(STAMP)
 	$(BIN)/jifen migrate
-	$(BIN)/jifen seed-demo
+	$(BIN)/jifen seed-demo --env-file demo.env
 	$(BIN)/jifen serve
 
 ## test: lint, types, then the whole suite on SQLite and (when reachable) PostgreSQL

@@ -112,13 +112,18 @@ def describe(event: WebhookEvent) -> str:
     return f"[{event.type}] {json.dumps(data, ensure_ascii=False)}"
 
 
-def bind(jifen: JifenClient, user_ref: str, code: str | None) -> BindingRead:
-    """The user's binding: the one made on an earlier run, or a new one with the code."""
+def bind(
+    jifen: JifenClient, user_ref: str, code: str | None, phone: str | None = None
+) -> BindingRead:
+    """The user's binding: the one made on an earlier run, or a new one with the code
+    (or the phone number the platform verified: WeChat's getPhoneNumber)."""
     existing = jifen.list_bindings(user_ref=user_ref)
     if existing:
         return existing[0]
+    if phone is not None:
+        return jifen.bind_member(user_ref, phone=phone)
     if code is None:
-        raise SystemExit(f"{user_ref} is not bound yet: give --binding-code")
+        raise SystemExit(f"{user_ref} is not bound yet: give --binding-code or --phone")
     return jifen.bind_member(user_ref, code=code)
 
 
@@ -141,7 +146,7 @@ def run(args: argparse.Namespace) -> None:
         receiver.secret = endpoint.secret
         print(f"webhook endpoint {endpoint.id} -> {url}")
         try:
-            binding = bind(jifen, args.user_ref, args.binding_code)
+            binding = bind(jifen, args.user_ref, args.binding_code, args.phone)
             bound = jifen.get_binding(binding.id)
             print(
                 f"bound {args.user_ref} to {bound.member_name} of {bound.village_name} "
@@ -173,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--client-secret", required=True)
     parser.add_argument("--binding-code", help="one-time code; not needed once bound")
+    parser.add_argument(
+        "--phone", help="bind by the phone number the platform verified, instead of a code"
+    )
     parser.add_argument("--user-ref", default="openid-demo", help="the user's openid")
     parser.add_argument("--listen-host", default="127.0.0.1")
     parser.add_argument("--listen-port", type=int, default=8787)

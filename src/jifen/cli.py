@@ -1,11 +1,12 @@
-"""The `jifen` command: serve, migrate, seed-demo, verify, tick, settle, export-openapi,
-export-errors."""
+"""The `jifen` command: serve, migrate, seed-demo, verify, checkpoint, tick, settle,
+backup, export, import, export-openapi, export-errors."""
 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
@@ -92,16 +93,34 @@ def worker(
 
 
 @app.command("seed-demo")
-def seed_demo() -> None:
+def seed_demo(
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the keys, client credentials, binding code and ids the guides "
+            "in docs/guides use, as shell exports (mode 0600; `source` it)"
+        ),
+    ] = None,
+) -> None:
     """Seed a demo township with two villages, households, members and entries."""
     from jifen.demo.seed import seed
 
     settings = Settings()
     database = Database(settings)
+    env: dict[str, str] = {}
     try:
-        seed(database, settings, echo=typer.echo)
+        seed(database, settings, echo=typer.echo, env=env)
     finally:
         database.dispose()
+    if env_file is not None:
+        if not env:
+            typer.echo(f"{env_file} not written: the keys are shown only at the first seed")
+            return
+        lines = [f"export {name}={shlex.quote(value)}" for name, value in sorted(env.items())]
+        env_file.touch(mode=0o600)
+        env_file.chmod(0o600)
+        env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        typer.echo(f"the guides' settings are in {env_file}: source it (docs/guides/)")
 
 
 @app.command("create-admin")
@@ -148,9 +167,26 @@ def verify(
     township: Annotated[
         str | None, typer.Option(help="With --all: the villages of this township (id or code)")
     ] = None,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            help="Signed checkpoints to check the chains against: a file, or a directory "
+            "of monthly files (default: JIFEN_CHECKPOINT_DIR, if set)"
+        ),
+    ] = None,
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="A public key trusted to have signed checkpoints (PEM or base64); may be "
+            "given again (keys of before a rotation). The configured key is trusted too."
+        ),
+    ] = None,
 ) -> None:
     """Recompute each village's hash chain and balances, one village at a time, with
-    progress; exit 1 if anything is broken."""
+    progress, and check each chain against the signed checkpoints kept outside the
+    database; exit 1 if anything is broken."""
+    from jifen.checkpoints import service as checkpoints_service
+    from jifen.checkpoints.keys import KeyUnusable
     from jifen.kit.progress import progress
     from jifen.ledger import service as ledger
     from jifen.models import Township, Village
@@ -162,8 +198,16 @@ def verify(
         typer.echo("--township goes with --all", err=True)
         raise typer.Exit(2)
     settings = Settings()
+    try:
+        audit = checkpoints_service.audit_for(
+            settings, source=checkpoints, public_keys=public_key or []
+        )
+    except (checkpoints_service.CheckpointsNotConfigured, KeyUnusable) as exc:
+        typer.echo(f"not verified: {exc}", err=True)
+        raise typer.Exit(2) from None
     database = Database(settings)
     broken = 0
+    outside: list[str] = []
     try:
         with database.unit_of_work(write=False) as session:
             query = (
@@ -186,11 +230,23 @@ def verify(
                 # all at once.
                 with database.unit_of_work(write=False) as session:
                     result = ledger.verify_books(session, village_id)
-                if result.is_intact:
-                    step(f"{code} {name}: intact, {result.entries_checked} entries")
+                    anchored = audit.check(session, village_id) if audit else None
+                against = ""
+                if anchored is not None and anchored.latest is not None:
+                    against = (
+                        f"; matches {anchored.checkpoints} checkpoints, latest at seq "
+                        f"{anchored.latest.seq}"
+                    )
+                elif anchored is not None:
+                    against = "; no checkpoint yet"
+                if result.is_intact and (anchored is None or anchored.holds):
+                    step(f"{code} {name}: intact, {result.entries_checked} entries{against}")
                     continue
                 broken += 1
-                lines = []
+                lines = [
+                    f"{code} {name}: CHECKPOINT MISMATCH: {problem}"
+                    for problem in (anchored.problems if anchored else [])
+                ]
                 if result.first_break:
                     fb = result.first_break
                     lines.append(
@@ -202,13 +258,94 @@ def verify(
                         f"{m.stored}, postings give {m.replayed}"
                     )
                 step("\n".join(lines) or f"{code} {name}: BROKEN")
+        # What the files say beyond any one village: unreadable lines, and (when every
+        # village was verified) checkpointed villages that are gone from the database.
+        outside += audit.found.unreadable if audit else []
+        if audit is not None and village is None and township is None:
+            gone = set(audit.found.by_village) - {v for v, _, _ in villages}
+            outside += [f"checkpointed village {v} is gone" for v in sorted(gone)]
+        for line in outside:
+            typer.echo(f"CHECKPOINT MISMATCH: {line}")
     finally:
         database.dispose()
     typer.echo(
         f"{len(villages) - broken} of {len(villages)} villages intact"
         + (f", {broken} BROKEN" if broken else "")
+        + (f", {len(outside)} checkpoint problems outside them" if outside else "")
     )
-    raise typer.Exit(1 if broken else 0)
+    raise typer.Exit(1 if broken or outside else 0)
+
+
+@app.command()
+def checkpoint(
+    township: Annotated[
+        str | None, typer.Option(help="Only the villages of this township (id or code)")
+    ] = None,
+) -> None:
+    """Sign every village's chain head now (Ed25519, the key of JIFEN_CHECKPOINT_KEY_FILE
+    or JIFEN_CHECKPOINT_KEY) and append the checkpoints to JIFEN_CHECKPOINT_DIR and the
+    database, with progress. A village whose chain contradicts its last checkpoint is not
+    signed (exit 1)."""
+    from jifen.checkpoints import service as checkpoints
+    from jifen.checkpoints.keys import KeyUnusable
+    from jifen.kit.clock import utc_now
+    from jifen.kit.progress import progress
+    from jifen.problems import NotFound
+
+    settings = Settings()
+    try:
+        signer, directory = checkpoints.require_setup(settings)
+    except (checkpoints.CheckpointsNotConfigured, KeyUnusable) as exc:
+        typer.echo(f"no checkpoint written: {exc}", err=True)
+        raise typer.Exit(2) from None
+    database = Database(settings)
+    try:
+        with database.unit_of_work(write=False) as session:
+            count = len(checkpoints.villages(session, township=township))
+        if count == 0:
+            typer.echo(f"no township {township!r}" if township else "no village", err=True)
+            raise typer.Exit(2)
+        with progress(count, description="signing") as step:
+            report = checkpoints.write(
+                database,
+                signer=signer,
+                directory=directory,
+                now=utc_now(),
+                township=township,
+                step=step,
+            )
+    except NotFound:
+        typer.echo(f"no township {township!r}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        database.dispose()
+    typer.echo(
+        f"{report.signed} of {count} village heads signed with key {report.key_id}"
+        + (f" into {report.path}" if report.path else "")
+        + (f", {report.refused} NOT SIGNED" if report.refused else "")
+    )
+    raise typer.Exit(1 if report.failed else 0)
+
+
+@app.command("checkpoint-keygen")
+def checkpoint_keygen(
+    out: Annotated[Path, typer.Option(help="Where to write the private key (mode 0600)")],
+) -> None:
+    """Create an Ed25519 key for signing checkpoints: the private key in OUT (PEM, readable
+    by its owner only; never overwritten) and the public key in OUT.pub for auditors."""
+    from jifen.checkpoints import keys
+
+    if out.exists():
+        typer.echo(f"{out} exists: not overwritten (a key is never replaced silently)", err=True)
+        raise typer.Exit(2)
+    try:
+        key = keys.write_new_key(out)
+    except OSError as exc:
+        typer.echo(f"{out}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"key {keys.key_id_of(key.public_key())} written to {out} (mode 0600)")
+    typer.echo(f"public key for auditors: {out}.pub")
+    typer.echo(f"sign with it: JIFEN_CHECKPOINT_KEY_FILE={out.resolve()}")
 
 
 @app.command("tick")
@@ -228,6 +365,7 @@ def tick_command(
     from datetime import datetime, timedelta
 
     from jifen.api import idempotency
+    from jifen.checkpoints import service as checkpoints
     from jifen.expiry import service as expiry
     from jifen.kit.clock import utc_now
     from jifen.notice import service as notice
@@ -248,6 +386,7 @@ def tick_command(
             raise typer.Exit(2)
     database = Database(settings)
     purged = None
+    signed = None
     try:
         # Notice lists first: points posted at a list's closing are then seen by expiry.
         listed = notice.tick(database, now=at, village=village, progress=typer.echo)
@@ -255,6 +394,8 @@ def tick_command(
         if village is None:
             # Idempotency records belong to callers, not villages: purged on a full tick.
             purged = idempotency.purge_expired(database, now=at, progress=typer.echo)
+            # Last: the heads signed include what this tick booked.
+            signed = checkpoints.scheduled(database, settings, now=at, progress=typer.echo)
     except NotFound:
         typer.echo(f"no village {village!r}", err=True)
         raise typer.Exit(2) from None
@@ -271,8 +412,15 @@ def tick_command(
             if purged is not None
             else ""
         )
+        + (
+            f", {signed.signed} village heads signed into checkpoints"
+            + (f" ({signed.refused} NOT SIGNED)" if signed.refused else "")
+            if signed is not None
+            else ""
+        )
     )
-    raise typer.Exit(1 if report.failed or listed.failed else 0)
+    failed = report.failed or listed.failed or (signed is not None and signed.failed)
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command("import-sheet")
@@ -355,6 +503,58 @@ def import_sheet(
         database.dispose()
 
 
+def _print_what_if(
+    database: Database, township_id: Any, first: Any, last: Any, document: Any
+) -> None:
+    """`jifen settle --what-if`: per village, the baseline and the what-if award, and the
+    difference, in yuan; exits 1 on a refusal (the scheme's errors listed)."""
+    from jifen.problems import Problem
+    from jifen.subsidies import whatif
+
+    def yuan(fen: int) -> str:
+        return f"{fen / 100:,.2f}"
+
+    try:
+        with database.unit_of_work(write=False) as session:
+            compared = whatif.what_if(
+                session,
+                township_id=township_id,
+                first=first,
+                last=last,
+                scheme_version_id=None,
+                document=document,
+            )
+    except Problem as refused:
+        typer.echo(f"no what-if: {refused.code}: {refused.detail}", err=True)
+        for error in refused.extra.get("errors", []):
+            typer.echo(f"  {error['field']}: {error['message']}", err=True)
+        raise typer.Exit(1) from None
+    base, other = compared["baseline"], compared["what_if"]
+    source = {"approved": "approved", "draft": "latest draft", "scheme_in_force": "scheme in force"}
+    typer.echo(
+        f"baseline: {source[base['source']]} (scheme v{base['scheme_version']} "
+        f"{base['title']}); what-if: {other['title']}"
+    )
+    for village in compared["villages"]:
+        sides = []
+        for side in (village["baseline"], village["what_if"]):
+            if side is None:
+                sides.append("-")
+                continue
+            tier = f" {side['tier_label']}" if side["tier_label"] else ""
+            rank = f" #{side['rank']}" if side["rank"] is not None else ""
+            sides.append(f"{yuan(side['award_fen'])}{tier}{rank}")
+        typer.echo(
+            f"{village['code']} {village['name']}: {sides[0]} -> {sides[1]} "
+            f"({village['difference_fen'] / 100:+,.2f})"
+        )
+    typer.echo(
+        f"total: {yuan(base['total_fen'])} -> {yuan(other['total_fen'])} yuan "
+        f"({compared['total_difference_fen'] / 100:+,.2f}); nothing stored"
+        + ("; the books changed since the baseline" if compared["facts_changed"] else "")
+    )
+
+
 @app.command()
 def settle(
     township: Annotated[str, typer.Option(help="The township, by id or code")],
@@ -368,10 +568,20 @@ def settle(
     operator: Annotated[
         str, typer.Option(help="Who drafts it (another person approves it)")
     ] = "operator",
+    what_if: Annotated[
+        Path | None,
+        typer.Option(
+            "--what-if",
+            help="A scheme document (JSON): print the quarter under it beside the approved "
+            "settlement (or the latest draft); nothing is stored",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Draft a township's 以奖代补 settlement for a quarter (the stored draft again if the
     books have not changed) and write its exports, with progress. Approval stays with
-    another person, through the API."""
+    another person, through the API. With --what-if, compare instead of drafting."""
     import os
     import uuid
 
@@ -391,6 +601,16 @@ def settle(
     if export is not None and export.exists() and not export.is_dir():
         typer.echo(f"--export {export}: not a directory", err=True)
         raise typer.Exit(2)
+    document = None
+    if what_if is not None:
+        if export is not None:
+            typer.echo("--what-if stores and exports nothing: leave out --export", err=True)
+            raise typer.Exit(2)
+        try:
+            document = json.loads(what_if.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            typer.echo(f"--what-if {what_if}: not a JSON document ({exc})", err=True)
+            raise typer.Exit(2) from None
     settings = Settings()
     database = Database(settings)
     try:
@@ -406,6 +626,9 @@ def settle(
             typer.echo(f"no township {township!r}", err=True)
             raise typer.Exit(2)
         township_id, township_name = towns[0]
+        if document is not None:
+            _print_what_if(database, township_id, first, last, document)
+            return
         with database.unit_of_work(write=False) as session:
             villages = session.execute(
                 select(func.count(Village.id)).where(Village.township_id == township_id)
@@ -449,6 +672,116 @@ def settle(
     finally:
         database.dispose()
     typer.echo(f"drafted settlement {settlement_id}; approve it with the API (another person)")
+
+
+@app.command()
+def backup(
+    out: Annotated[Path, typer.Option(help="Where to write the copy (never overwritten)")],
+) -> None:
+    """Copy a SQLite database while it serves and writes (sqlite3's online backup), with
+    progress, then check the copy: integrity_check and every village's chain. For
+    PostgreSQL use pg_dump or base backups with WAL archiving (docs/operations.md)."""
+    import contextlib
+    from collections.abc import Callable
+
+    from jifen.backup import snapshot
+    from jifen.kit.progress import progress
+
+    settings = Settings()
+    try:
+        with contextlib.ExitStack() as bars:
+
+            def steps(total: int) -> Callable[[str], None]:
+                return bars.enter_context(progress(total, description="copying"))
+
+            report = snapshot.backup(settings, out, progress_factory=steps)
+    except snapshot.BackupRefused as exc:
+        typer.echo(f"no backup made: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except snapshot.BackupBroken as exc:
+        typer.echo(f"BACKUP BROKEN (left at a .partial name): {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"backed up {_safe_url(settings.database_url)} to {report.path}: {report.pages} pages, "
+        f"at revision {report.revision}; integrity ok, {report.villages} villages' chains "
+        f"intact ({report.entries} entries)"
+    )
+
+
+@app.command("export")
+def export_books(
+    out: Annotated[Path, typer.Option(help="The JSON Lines file to write (never overwritten)")],
+    village: Annotated[str | None, typer.Option(help="One village, by id or code")] = None,
+    township: Annotated[
+        str | None,
+        typer.Option(help="A township (id or code): all its villages, or the one of --village"),
+    ] = None,
+) -> None:
+    """Write a village's or township's books (tenancy, accounts, entries with postings and
+    hashes, balances, chain heads; no keys or secrets) as JSON Lines, with progress.
+    The same books give the same bytes. See docs/operations.md for what is included."""
+    from jifen.backup import books
+    from jifen.kit.progress import progress
+    from jifen.problems import NotFound
+
+    if village is None and township is None:
+        typer.echo("give --village or --township", err=True)
+        raise typer.Exit(2)
+    if out.exists():
+        typer.echo(f"{out} exists: not overwritten", err=True)
+        raise typer.Exit(2)
+    settings = Settings()
+    database = Database(settings)
+    try:
+        # One read transaction: the file is one state of the books.
+        with database.unit_of_work(write=False) as session:
+            try:
+                scope = books.find_scope(session, township=township, village=village)
+            except NotFound as exc:
+                typer.echo(f"nothing exported: {exc.detail}", err=True)
+                raise typer.Exit(2) from None
+            except ValueError as exc:
+                typer.echo(f"nothing exported: {exc}", err=True)
+                raise typer.Exit(2) from None
+            with progress(len(scope.villages), description="exporting") as step:
+                counts = books.export_path(
+                    session, scope, out, revision=books.schema_revision(session), step=step
+                )
+    finally:
+        database.dispose()
+    typer.echo(
+        f"exported to {out}: "
+        + ", ".join(f"{count} {kind}" for kind, count in counts.items() if count)
+    )
+
+
+@app.command("import")
+def import_books(
+    path: Annotated[Path, typer.Argument(help="A file written by `jifen export`", exists=True)],
+) -> None:
+    """Load an export into an empty database, in one transaction: every entry's hash,
+    chain link, posting sum and balance is checked first; if any fails, the first failing
+    line is named and nothing is written."""
+    from jifen.backup import books
+
+    try:
+        loaded = books.load(books.read_lines(path))
+    except books.ImportRefused as exc:
+        typer.echo(f"nothing imported: {path}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    settings = Settings()
+    database = Database(settings)
+    try:
+        with database.unit_of_work() as session:
+            books.write(session, loaded)
+    except books.ImportRefused as exc:
+        typer.echo(f"nothing imported: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+    counts = loaded.header.counts.model_dump()
+    what = ", ".join(f"{count} {kind}" for kind, count in counts.items() if count)
+    typer.echo(f"imported {path}: {what}")
 
 
 @app.command("export-errors")

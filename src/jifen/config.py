@@ -6,7 +6,7 @@ from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,10 +36,16 @@ class Settings(BaseSettings):
     rate_limit: str = "1200/minute"
     token_rate_limit: str = "60/minute"
     binding_rate_limit: str = "30/minute"
+    # The public display (公示栏: /public and /p), without sign-in: per client address.
+    public_rate_limit: str = "120/minute"
     # Lifetime of an OAuth2 access token, in seconds.
     access_token_ttl_seconds: int = 900
     # One-time binding codes a clerk issues expire after this many seconds.
     binding_code_ttl_seconds: int = 900
+    # After a client or webhook secret is rotated, the old one still works this long
+    # (a rotation may ask for less, or for at most secret_rotation_grace_seconds_max).
+    secret_rotation_grace_seconds: int = Field(default=24 * 3600, ge=0)
+    secret_rotation_grace_seconds_max: int = Field(default=7 * 24 * 3600, ge=0)
     # Web sign-in: the session cookie's lifetime, and whether it needs HTTPS.
     web_session_ttl_seconds: int = 8 * 3600
     web_cookie_secure: bool = False
@@ -80,6 +86,16 @@ class Settings(BaseSettings):
     # Seconds a client should wait before retrying after a 503.
     retry_after_seconds: int = 1
 
+    # --- signed checkpoints of every village's chain head (jifen.checkpoints) --------------
+    # The Ed25519 private key, outside the database: a file (PEM, or the raw 32-byte seed,
+    # or its base64), or the base64 seed itself as a secret. At most one of the two.
+    checkpoint_key_file: str | None = None
+    checkpoint_key: SecretStr | None = None
+    # Where the signed checkpoints are appended as JSON Lines (one file a month).
+    checkpoint_dir: str | None = None
+    # `jifen tick` writes checkpoints when the last is older than this.
+    checkpoint_every_minutes: int = 60
+
     @field_validator("database_url")
     @classmethod
     def _driver(cls, url: str) -> str:
@@ -95,6 +111,22 @@ class Settings(BaseSettings):
         if value < 1:
             raise ValueError("must be at least 1")
         return value
+
+    @field_validator("checkpoint_every_minutes")
+    @classmethod
+    def _checkpoint_interval(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("JIFEN_CHECKPOINT_EVERY_MINUTES must be at least 1")
+        return value
+
+    @model_validator(mode="after")
+    def _one_checkpoint_key(self) -> Settings:
+        if self.checkpoint_key_file and self.checkpoint_key is not None:
+            raise ValueError(
+                "set JIFEN_CHECKPOINT_KEY_FILE or JIFEN_CHECKPOINT_KEY, not both: "
+                "which key signs must not be a guess"
+            )
+        return self
 
     @field_validator("webhook_ports")
     @classmethod

@@ -16,9 +16,13 @@ from jifen.access.ratelimit import RateLimiter
 from jifen.access.router import oauth_router
 from jifen.access.router import router as access_router
 from jifen.api.routing import document_constraints
+from jifen.boards.public_router import PAGE_PATH, village_page
+from jifen.boards.public_router import router as public_router
+from jifen.boards.router import router as boards_router
 from jifen.charters.router import charter_schemas
 from jifen.charters.router import router as charters_router
 from jifen.charters.whatif_router import router as whatif_router
+from jifen.checkpoints.router import router as checkpoints_router
 from jifen.config import Settings
 from jifen.db import Database
 from jifen.expiry.router import router as expiry_router
@@ -26,6 +30,7 @@ from jifen.labor.router import router as labor_router
 from jifen.ledger.router import router as ledger_router
 from jifen.market.reports_router import router as market_reports_router
 from jifen.market.router import router as market_router
+from jifen.notice.router import router as notice_router
 from jifen.problems import ERROR_CATALOG_PATH, install_handlers
 from jifen.rankings.router import router as rankings_router
 from jifen.records.router import router as records_router
@@ -83,6 +88,8 @@ def create_app(
             {"name": "records", "description": "Recording, review (初审/复核) and revocation"},
             {"name": "labor", "description": "Village projects, activities and QR check-in"},
             {"name": "rankings", "description": "Leaderboards and member histories"},
+            {"name": "boards", "description": "Red/black boards (红黑榜) and board rules"},
+            {"name": "public", "description": "The public display (公示栏), no sign-in"},
         ],
     )
     app.state.settings = settings
@@ -93,6 +100,7 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     app.state.token_limiter = RateLimiter(settings.token_rate_limit)
     app.state.binding_limiter = RateLimiter(settings.binding_rate_limit)
+    app.state.public_limiter = RateLimiter(settings.public_rate_limit)
     install_handlers(app)
     app.include_router(ledger_router)
     app.include_router(tenancy_router)
@@ -110,6 +118,12 @@ def create_app(
     app.include_router(expiry_router)
     app.include_router(subsidies_router)
     app.include_router(spaces_router)
+    app.include_router(boards_router)
+    app.include_router(public_router)
+    # The public display page (公示栏) for a village's screen or a phone: no sign-in.
+    app.add_route(PAGE_PATH, village_page, methods=["GET"], include_in_schema=False)
+    app.include_router(checkpoints_router)
+    app.include_router(notice_router)
     # The web pages: a Starlette app of their own (pages, not access-checked API routes).
     app.mount("/web", build_web_app(settings, app.state.db))
     app.add_route("/till", redirect_to_till, methods=["GET"], include_in_schema=False)

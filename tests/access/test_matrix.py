@@ -30,13 +30,22 @@ from jifen.access import service as access
 from jifen.access.guard import access_of
 from jifen.access.permissions import Permission, ScopeKind
 from jifen.api.routing import UnitOfWorkRoute, api_routes
+from jifen.boards import service as boards
 from jifen.charters import service as charters
 from jifen.kit.clock import utc_now
 from jifen.labor import service as labor
 from jifen.ledger.policy import AccountKind
 from jifen.main import create_app
 from jifen.market import allied
-from jifen.models import OAuthClient, OutboxEvent, WebhookDelivery, WebhookEndpoint
+from jifen.models import (
+    NoticeList,
+    NoticeListItem,
+    NoticeObjection,
+    OAuthClient,
+    OutboxEvent,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from jifen.records import service as records
 from jifen.spaces import service as spaces
 from jifen.subsidies import service as subsidies
@@ -54,7 +63,14 @@ from tests.factories import (
 
 _n = itertools.count(1)
 
-ANY = {"whoami", "list_permissions", "list_townships", "list_rule_types"}
+ANY = {
+    "whoami",
+    "list_permissions",
+    "list_townships",
+    "list_rule_types",
+    # The public keys that sign checkpoints: any authenticated caller may fetch them.
+    "list_checkpoint_keys",
+}
 CLIENT_ROUTES = {
     "create_endpoint",
     "list_endpoints",
@@ -68,11 +84,19 @@ CLIENT_ROUTES = {
     "get_bound_balances",
     "get_bound_history",
     "get_bound_expiring",
+    "create_bound_objection",
     "delete_binding",
     "bound_catalog",
     "bound_redemptions",
 }
-PUBLIC = {"issue_token"}
+# The public display (公示栏) needs no credentials at all (tests/boards/test_public.py).
+PUBLIC = {
+    "issue_token",
+    "list_public_boards",
+    "get_public_board",
+    "list_public_notice_lists",
+    "get_public_notice_list",
+}
 # Reads of the township's own record and lists, open to anyone with tenancy:read in it
 # (village staff included), with lists narrowed to what the caller may see.
 TOWNSHIP_READS = {
@@ -124,8 +148,18 @@ VILLAGE_READS = {
     "get_space",
     "list_space_claims",
     "get_space_claim",
+    # Boards (红黑榜) are read with rankings:read, as the rankings are.
+    "list_boards",
+    "get_board",
+    "list_space_inspections",
 }
 READER = ANY | TOWNSHIP_READS | VILLAGE_READS
+# Public notice (公示): notice:read is every built-in staff role's (the matrix's own
+# group-leader and supervision roles do not have it); the clerk and administrators record
+# objections; only the role the list's charter setting names (here village_clerk) decides.
+NOTICE_READS = {"list_notice_lists", "get_notice_list"}
+NOTICE_OBJECTS = {"create_objection"}
+NOTICE_DECISIONS = {"decide_notice_objection"}
 # The supermarket: catalog:read is every built-in staff role's (the matrix's own
 # group-leader and supervision roles do not have it); catalog:write and stock:write the
 # clerk's; the till's work the cashier's.
@@ -171,6 +205,12 @@ SETTLEMENTS = {
     "create_subsidy_settlement",
     "approve_subsidy_settlement",
     "export_subsidy_settlement",
+    # Withholding: finance:settle releases a withheld award; projects:accept (held by
+    # township finance and administrators, the same people) records a project's 验收.
+    "release_withheld_subsidy",
+    "accept_project",
+    # What-if under another scheme (nothing stored): finance:settle, as drafting is.
+    "what_if_subsidy_settlement",
 }
 # books:read over the whole township (a settlement covers every village in it).
 TOWNSHIP_BOOKS = {"get_subsidy_settlement"}
@@ -206,8 +246,15 @@ ACCESS_ADMIN = {
     "get_role",
     "update_role",
 }
-CLIENT_ADMIN = {"register_client", "list_clients", "get_client", "revoke_client"}
+CLIENT_ADMIN = {
+    "register_client",
+    "list_clients",
+    "get_client",
+    "revoke_client",
+    "rotate_client_secret",
+}
 WEBHOOKS_OF_A_CLIENT = {
+    "rotate_endpoint_secret",
     "get_endpoint",
     "update_endpoint",
     "list_deliveries",
@@ -229,7 +276,13 @@ CHARTER_WORK = {
     "publish_charter_version",
     "create_record",
     "create_record_batch",
+    # A clerk's sheet (CSV/XLSX) and the dry runs of a sheet and of a batch.
+    "create_record_sheet",
+    "preview_record_sheet",
+    "preview_record_batch",
     "review_record",
+    # The recorder or a reviewer within the charter's window (the revoking role after it).
+    "amend_record",
     "create_project",
     "create_activity",
     "close_activity",
@@ -240,6 +293,18 @@ CHARTER_WORK = {
     "create_contribution",
     "create_project_score",
     "create_project_meeting",
+    # Inspections of adopted spaces are records under the charter (records:create).
+    "create_space_inspection",
+    "list_inspections_due",
+}
+
+# boards:write: the clerk's and the administrators'.
+BOARD_WRITES = {
+    "create_board",
+    "create_board_entries",
+    "upload_board_entries",
+    "generate_board_entries",
+    "publish_board",
 }
 
 CLERK_A = (
@@ -253,6 +318,10 @@ CLERK_A = (
     | CATALOG_WRITES
     | STOCK_WRITES
     | BOOKS_REPORTS
+    | NOTICE_READS
+    | NOTICE_OBJECTS
+    | NOTICE_DECISIONS
+    | BOARD_WRITES
     | {"open_account", "reverse_entry", "get_trial_balance"}
 )
 VILLAGE_ROLE_ELSEWHERE = ANY | TOWNSHIP_READS  # a sibling village of the same township
@@ -272,6 +341,9 @@ TOWNSHIP_ADMIN = (
     | BOOKS_REPORTS
     | SETTLEMENTS
     | TOWNSHIP_BOOKS
+    | NOTICE_READS
+    | NOTICE_OBJECTS
+    | BOARD_WRITES
     | {
         "revoke_record",
         "update_township",
@@ -282,10 +354,14 @@ TOWNSHIP_ADMIN = (
         "reverse_entry",
         "get_trial_balance",
         "verify_books",
+        "list_village_checkpoints",
+        "get_township_checkpoints",
         "list_audit_events",
     }
 )
 OTHER_TOWNSHIP = ANY
+# books:verify: a village's signed checkpoints, and the latest of a township's villages.
+SIGNED_HEADS = {"list_village_checkpoints", "get_township_checkpoints"}
 
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "township_admin": {"A": TOWNSHIP_ADMIN, "B": TOWNSHIP_ADMIN, "C": OTHER_TOWNSHIP},
@@ -295,12 +371,14 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         | BOOKS_REPORTS
         | SETTLEMENTS
         | TOWNSHIP_BOOKS
+        | NOTICE_READS
         | {"get_trial_balance"},
         "B": READER
         | CATALOG_READS
         | BOOKS_REPORTS
         | SETTLEMENTS
         | TOWNSHIP_BOOKS
+        | NOTICE_READS
         | {"get_trial_balance"},
         "C": OTHER_TOWNSHIP,
     },
@@ -309,23 +387,30 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         | CATALOG_READS
         | BOOKS_REPORTS
         | TOWNSHIP_BOOKS
-        | {"get_trial_balance", "verify_books", "list_audit_events"},
+        | NOTICE_READS
+        | {"get_trial_balance", "verify_books", "list_audit_events"}
+        | SIGNED_HEADS,
         "B": READER
         | CATALOG_READS
         | BOOKS_REPORTS
         | TOWNSHIP_BOOKS
-        | {"get_trial_balance", "verify_books", "list_audit_events"},
+        | NOTICE_READS
+        | {"get_trial_balance", "verify_books", "list_audit_events"}
+        | SIGNED_HEADS,
         "C": OTHER_TOWNSHIP,
     },
     "village_clerk": {"A": CLERK_A, "B": VILLAGE_ROLE_ELSEWHERE, "C": OTHER_TOWNSHIP},
     "supermarket_cashier": {
-        "A": READER | CATALOG_READS | STOCK_WRITES | TILL,
+        "A": READER | CATALOG_READS | STOCK_WRITES | TILL | NOTICE_READS,
         "B": VILLAGE_ROLE_ELSEWHERE,
         "C": OTHER_TOWNSHIP,
     },
     "group_leader": {"A": READER | AWARDING, "B": VILLAGE_ROLE_ELSEWHERE, "C": OTHER_TOWNSHIP},
     "supervision": {
-        "A": READER | BOOKS_REPORTS | {"get_trial_balance", "verify_books", "list_audit_events"},
+        # A village's checkpoints, as verify_books; a township's list is not theirs.
+        "A": READER
+        | BOOKS_REPORTS
+        | {"get_trial_balance", "verify_books", "list_audit_events", "list_village_checkpoints"},
         "B": VILLAGE_ROLE_ELSEWHERE,
         "C": OTHER_TOWNSHIP,
     },
@@ -353,9 +438,20 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     # A third-party client of township T: its own bindings, in T only.
     "client": {
-        "A": {"whoami", "list_permissions"} | CLIENT_ROUTES | CLIENT_WEBHOOKS,
-        "B": {"whoami", "list_permissions"} | CLIENT_ROUTES | CLIENT_WEBHOOKS,
-        "C": {"whoami", "list_permissions", "list_bindings", "create_endpoint", "list_endpoints"},
+        "A": {"whoami", "list_permissions", "list_checkpoint_keys"}
+        | CLIENT_ROUTES
+        | CLIENT_WEBHOOKS,
+        "B": {"whoami", "list_permissions", "list_checkpoint_keys"}
+        | CLIENT_ROUTES
+        | CLIENT_WEBHOOKS,
+        "C": {
+            "whoami",
+            "list_permissions",
+            "list_checkpoint_keys",
+            "list_bindings",
+            "create_endpoint",
+            "list_endpoints",
+        },
     },
 }
 
@@ -389,6 +485,9 @@ VILLAGE_LEVEL_TARGETS = {
     "settlement_id",
     "space_id",
     "space_claim_id",
+    "board_id",
+    "notice_list_id",
+    "notice_objection_id",
 }
 
 # Query parameters naming the list's parent, by route.
@@ -404,6 +503,7 @@ QUERY_TARGET = {
     "list_roles": "village_id",
     "list_audit_events": "village_id",
     "list_spaces": "village_id",
+    "list_boards": "village_id",
 }
 MATRIX_CHARTER = {
     "title": "矩阵村规",
@@ -541,6 +641,10 @@ class Fresh:
             ids.update(_labor_ids(self.world, place_name))
         if {"space_id", "space_claim_id"} & wanted:
             ids.update(_space_ids(self.world, place_name))
+        if "board_id" in wanted:
+            ids.update(_board_ids(self.world, place_name))
+        if {"notice_list_id", "notice_objection_id"} & wanted or route.name in NEEDS_NOTICE:
+            ids.update(_notice_ids(self.world, place_name))
         if "subsidy_settlement_id" in wanted:
             ids.update(_subsidy_ids(self.world, place_name))
         if {"endpoint_id", "delivery_id"} & wanted:
@@ -689,6 +793,26 @@ def _labor_ids(world: w.World, place_name: str) -> dict[str, str]:
     }
 
 
+def _board_ids(world: w.World, place_name: str) -> dict[str, str]:
+    """A draft board of the place's village (no rules: publishing it books nothing)."""
+    place = world.places[place_name]
+    with world.db.unit_of_work() as session:
+        board = boards.create_board(
+            session,
+            village_id=place.village.id,
+            title=f"矩阵榜 {next(_n)}",
+            kind=boards.RED_BLACK,
+            source=boards.EVALUATION,
+            period_start_on=date(2026, 1, 1),
+            period_end_on=date(2026, 1, 31),
+            red_rule_id=None,
+            black_rule_id=None,
+            actor="test",
+            now=utc_now(),
+        )
+    return {"board_id": str(board.id)}
+
+
 def _space_ids(world: w.World, place_name: str) -> dict[str, str]:
     """A space of the place's village, with an open-ended claim by its member from 2026-01-01."""
     place = world.places[place_name]
@@ -715,6 +839,96 @@ def _space_ids(world: w.World, place_name: str) -> dict[str, str]:
             now=utc_now(),
         )
     return {"space_id": str(space.id), "space_claim_id": str(claim.id)}
+
+
+NEEDS_NOTICE = {"create_bound_objection"}
+
+
+def _notice_ids(world: w.World, place_name: str) -> dict[str, str]:
+    """An open `after` notice list of the place's village (decided by village_clerk) with
+    two of the member's records on it, the first under an open objection."""
+    place = world.places[place_name]
+    now = utc_now()
+    member_id = uuid.UUID(place.ids["member_id"])
+    today = clock(world.settings).local_date(now)
+    with world.db.unit_of_work() as session:
+        booked = [
+            records.record(
+                session,
+                records.RecordRequest(
+                    village_id=place.village.id,
+                    rule_id="matrix_labor",
+                    member_id=member_id,
+                    household_id=None,
+                    quantity=Decimal(1),
+                    occurred_at=_YESTERDAY,
+                ),
+                recorder=records.Recorder("test", frozenset({"village_clerk"})),
+                clock=clock(world.settings),
+            )
+            for _ in range(2)
+        ]
+        notice_list = NoticeList(
+            id=uuid.uuid4(),
+            township_id=place.township.id,
+            village_id=place.village.id,
+            charter_version_id=booked[0].charter_version_id,
+            list_index=next(_n),
+            categories="all",
+            mode="after",
+            deciding_role="village_clerk",
+            period_start_on=today.replace(day=1),
+            period_end_on=today,
+            opens_on=today - timedelta(days=1),
+            closes_on=today + timedelta(days=6),
+            appeal_until=today + timedelta(days=36),
+            state="open",
+            created_at=now,
+            opened_at=now,
+            closed_at=None,
+            head_seq=None,
+            head_hash=None,
+        )
+        session.add(notice_list)
+        session.flush()
+        items = []
+        for record in booked:
+            assert record.entry_id is not None
+            item = NoticeListItem(
+                id=uuid.uuid4(),
+                list_id=notice_list.id,
+                record_id=record.id,
+                entry_id=record.entry_id,
+                mode="after",
+                posted_entry_id=None,
+                created_at=now,
+            )
+            session.add(item)
+            items.append(item)
+        session.flush()
+        objection = NoticeObjection(
+            id=uuid.uuid4(),
+            list_id=notice_list.id,
+            item_id=items[0].id,
+            entry_id=items[0].entry_id,
+            kind="objection",
+            raised_by=f"member:{member_id}",
+            raised_on=today,
+            reason="矩阵",
+            recorded_by="test",
+            state="open",
+            decided_by_role=None,
+            decided_by=None,
+            decided_on=None,
+            decision_reason=None,
+            created_at=now,
+        )
+        session.add(objection)
+    return {
+        "notice_list_id": str(notice_list.id),
+        "notice_objection_id": str(objection.id),
+        "notice_entry_id": str(items[1].entry_id),
+    }
 
 
 # A subsidy scheme that awards nothing (pool 0), so approvals book nothing.
@@ -875,6 +1089,16 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
                 }
             ]
         },
+        "preview_record_batch": lambda: {
+            "items": [
+                {
+                    "idempotency_key": u,
+                    "rule_id": "matrix_labor",
+                    "member_id": ids["member_id"],
+                    "occurred_at": _YESTERDAY.isoformat(),
+                }
+            ]
+        },
         "review_record": lambda: {"decision": "approve"},
         "what_if_score": lambda: {"rule_id": "matrix_labor", "quantity": "1"},
         "create_project": lambda: {"code": u, "name": "矩阵项目"},
@@ -890,6 +1114,7 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
         "check_in_with_code": lambda: {"code": ids["check_in_code"]},
         "what_if_replay": lambda: {"from": "2026-01-01", "to": "2026-12-31"},
         "revoke_record": lambda: {"reason": "矩阵"},
+        "amend_record": lambda: {"quantity": "2", "reason": "矩阵"},
         "create_claim": lambda: {"rule_id": "matrix_labor", "occurred_at": _YESTERDAY.isoformat()},
         "create_goods": lambda: {"name": "肥皂", "unit": "块", "price_points": 5},
         "update_goods": lambda: {"price_points": 6},
@@ -925,6 +1150,17 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
             "period_start": str(day := date(2030, 1, 1) + timedelta(next(_n))),
             "period_end": str(day),
         },
+        "what_if_subsidy_settlement": lambda: {
+            "period_start": "2030-01-01",
+            "period_end": "2030-01-01",
+            "scheme": ZERO_SCHEME,
+        },
+        "accept_project": lambda: {
+            "accepted_on": "2026-01-01",
+            "accepted_by": "镇住建办",
+            "outcome": "passed",
+        },
+        "release_withheld_subsidy": lambda: {"village_id": ids["village_id"]},
         "create_contribution": lambda: {
             "kind": "money",
             "amount_fen": 100,
@@ -955,7 +1191,39 @@ def _body(name: str, ids: dict[str, str]) -> dict[str, Any] | None:
             "ends_on": "2025-12-31",
         },
         "end_space_claim": lambda: {"ends_on": "2026-03-01"},
+        "create_space_inspection": lambda: {
+            "outcome": "passed",
+            "inspected_at": "2026-03-02T09:00:00+08:00",
+        },
         "transfer_space_claim": lambda: {"member_id": ids["member_id"], "starts_on": "2026-06-01"},
+        "create_board": lambda: {
+            "village_id": ids["village_id"],
+            "title": f"矩阵榜 {next(_n)}",
+            "period_start_on": "2026-01-01",
+            "period_end_on": "2026-01-31",
+        },
+        "create_board_entries": lambda: {
+            "entries": [
+                {
+                    "holder_kind": "member",
+                    "holder_id": ids["member_id"],
+                    "side": "red",
+                    "reason": "矩阵",
+                }
+            ]
+        },
+        "generate_board_entries": lambda: {"category": "labor", "red_count": 1, "black_count": 0},
+        "create_objection": lambda: {
+            "entry_id": ids["notice_entry_id"],
+            "raised_by_member_id": ids["member_id"],
+            "reason": "矩阵",
+        },
+        "decide_notice_objection": lambda: {"upheld": False, "reason": "矩阵"},
+        "create_bound_objection": lambda: {
+            "notice_list_id": ids["notice_list_id"],
+            "entry_id": ids["notice_entry_id"],
+            "reason": "矩阵",
+        },
     }
     maker = bodies.get(name)
     return maker() if maker else None

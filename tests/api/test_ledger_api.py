@@ -68,6 +68,8 @@ def test_balance_fields(client: TestClient, village: Village) -> None:
         "pending_debits": 0,
         "pending_credits": 0,
         "available": 6,
+        "pending_under_notice": 0,
+        "held_by_objection": 0,
         "balance_floor": 0,
         "last_seq": 2,
     }

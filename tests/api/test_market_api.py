@@ -359,7 +359,15 @@ def test_household_holder_pays_for_its_members(client: TestClient, village: Vill
     household = create_household(client, village.id)
     household_account = only_account(client, household_id=household["id"])
     member_id, _ = village.member(household_id=household["id"])
-    award(client, village, household_account, 80)
+    # A charter is in force: opening points outside it are a manual adjustment (手工调整).
+    award(
+        client,
+        village,
+        household_account,
+        80,
+        code="manual_adjustment",
+        reason="纸质积分卡余额转入",
+    )
     soap = add_goods(client, village, name="肥皂", unit="块", price_points=5)
     ok(stock_in(client, village, soap, 3), 201)
     at_till = ok(

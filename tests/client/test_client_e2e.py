@@ -598,6 +598,7 @@ def test_client_webhook_models_match_the_server() -> None:
     pairs: list[tuple[type[BaseModel], type[BaseModel]]] = [
         (client_webhooks.WebhookEndpoint, router.EndpointRead),
         (client_webhooks.WebhookEndpointIssued, router.EndpointIssued),
+        (client_webhooks.WebhookEndpointSecretRotated, router.EndpointSecretRotated),
         (client_webhooks.WebhookDelivery, router.DeliveryRead),
         (client_webhooks.WebhookDeliveryDetail, router.DeliveryDetail),
         (client_webhooks.WebhookAttempt, router.AttemptRead),

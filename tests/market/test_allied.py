@@ -235,7 +235,15 @@ def test_a_household_charter_takes_the_households_points(
         "items"
     ][0]["id"]
     member_id, _ = village.member(household_id=household["id"])
-    award(client, village, household_account, 40)
+    # A charter is in force: opening points outside it are a manual adjustment (手工调整).
+    award(
+        client,
+        village,
+        household_account,
+        40,
+        code="manual_adjustment",
+        reason="纸质积分卡余额转入",
+    )
     shop = register_shop(client, village, 10)
     sale = ok(pay_points(client, shop, member_id, 15), 201)
     assert (sale["holder_kind"], sale["household_id"], sale["balance_after"]) == (

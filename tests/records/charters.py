@@ -32,7 +32,6 @@ _QINGQUAN: dict[str, Any] = {
                 "resident": ["first_review", "final_review"],
             },
         },
-        "public_notice": {"days": 7, "categories": ["contribution"]},
         "expiry": {"policy": "carry_over"},
     },
     "rules": [

@@ -67,13 +67,22 @@ def test_the_catalog() -> None:
         "board.published",
         "board.finalized",
         "settlement.approved",
+        "project.accepted",
+        "subsidy.released",
         "record.pending",
         "record.approved",
         "record.rejected",
         "record.revoked",
+        "record.amended",
         "space.claimed",
         "space.claim_ended",
         "space.claim_transferred",
+        "space.inspected",
+        "notice_list.opened",
+        "notice_list.closed",
+        "objection.raised",
+        "objection.decided",
+        "checkpoint.written",
     ]
 
 

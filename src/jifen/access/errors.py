@@ -81,3 +81,24 @@ class CardOfAnotherVillage(Problem):
     title = "This points card belongs to another village"
     title_zh = "该积分卡属于其他村"
     status = 422
+
+
+class PhoneNotMatched(Problem):
+    code = "phone_not_matched"
+    title = "No active member of the township has this phone number on record"
+    title_zh = "本乡镇在册村民中没有登记此手机号"
+    status = 422
+
+
+class PhoneAmbiguous(Problem):
+    code = "phone_ambiguous"
+    title = "Several members have this phone number on record: bind with a code instead"
+    title_zh = "多名村民登记了此手机号，请向村务人员索取绑定码"
+    status = 409
+
+
+class GraceTooLong(Problem):
+    code = "grace_too_long"
+    title = "The old secret may stay valid only so long after a rotation"
+    title_zh = "轮换后旧密钥的宽限期超过上限"
+    status = 422

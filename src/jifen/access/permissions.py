@@ -21,6 +21,8 @@ class Permission(StrEnum):
     BALANCES_READ = "balances:read"
     ENTRIES_READ = "entries:read"
     POINTS_AWARD = "points:award"
+    # A raw points entry to a member or household where a charter is in force (手工调整).
+    POINTS_ADJUST = "points:adjust"
     POINTS_REDEEM = "points:redeem"
     POINTS_REFUND = "points:refund"
     ENTRIES_REVERSE = "entries:reverse"
@@ -45,6 +47,11 @@ class Permission(StrEnum):
     CATALOG_READ = "catalog:read"
     CATALOG_WRITE = "catalog:write"
     STOCK_WRITE = "stock:write"
+    PROJECTS_ACCEPT = "projects:accept"
+    NOTICE_READ = "notice:read"
+    NOTICE_OBJECT = "notice:object"
+    NOTICE_DECIDE = "notice:decide"
+    BOARDS_WRITE = "boards:write"
 
 
 PERMISSION_LABELS: dict[Permission, str] = {
@@ -57,6 +64,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.BALANCES_READ: "查看余额与明细",
     Permission.ENTRIES_READ: "查看记账凭证",
     Permission.POINTS_AWARD: "记积分（奖励、扣分、公示后入账）",
+    Permission.POINTS_ADJUST: "手工调整积分（须注明原因）",
     Permission.POINTS_REDEEM: "积分兑换",
     Permission.POINTS_REFUND: "兑换退货",
     Permission.ENTRIES_REVERSE: "冲正记账",
@@ -81,6 +89,11 @@ PERMISSION_LABELS: dict[Permission, str] = {
     Permission.CATALOG_READ: "查看积分超市商品与库存",
     Permission.CATALOG_WRITE: "管理积分超市商品、价格与联盟商家",
     Permission.STOCK_WRITE: "入库、捐赠物资登记与盘点调整",
+    Permission.PROJECTS_ACCEPT: "项目验收（以奖代补暂扣资金据此拨付或收回）",
+    Permission.NOTICE_READ: "查看公示名单与异议",
+    Permission.NOTICE_OBJECT: "代村民登记公示异议与申诉",
+    Permission.NOTICE_DECIDE: "处理公示异议与申诉（须为村规民约指定的角色）",
+    Permission.BOARDS_WRITE: "编制与发布红黑榜",
 }
 
 
@@ -95,6 +108,7 @@ class ClientScope(StrEnum):
     WEBHOOKS_MANAGE = "webhooks:manage"
     RECORDS_CLAIM = "records:claim"  # a resident's own report (个人申报)
     ACTIVITIES_CHECK_IN = "activities:checkin"  # scanning an activity's QR code
+    NOTICE_OBJECT = "notice:object"  # a resident's objection to a notice list entry (公示异议)
 
 
 class ScopeKind(StrEnum):
@@ -120,6 +134,7 @@ _READ = frozenset(
         Permission.CHARTERS_READ,
         Permission.RANKINGS_READ,
         Permission.CATALOG_READ,
+        Permission.NOTICE_READ,
     }
 )
 
@@ -151,6 +166,9 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             Permission.ACTIVITIES_MANAGE,
             Permission.CATALOG_WRITE,
             Permission.STOCK_WRITE,
+            Permission.NOTICE_OBJECT,
+            Permission.NOTICE_DECIDE,
+            Permission.BOARDS_WRITE,
         },
     ),
     BuiltinRole(
@@ -169,6 +187,7 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             Permission.FUNDS_WRITE,
             Permission.FINANCE_SETTLE,
             Permission.FINANCE_EXPORT,
+            Permission.PROJECTS_ACCEPT,
         },
     ),
     BuiltinRole(

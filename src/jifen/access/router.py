@@ -20,7 +20,10 @@ from jifen.access.errors import (
     BindingConflict,
     CredentialRejected,
     Forbidden,
+    GraceTooLong,
     PermissionNotHeld,
+    PhoneAmbiguous,
+    PhoneNotMatched,
     RateLimited,
     RoleScopeMismatch,
 )
@@ -39,6 +42,7 @@ from jifen.access.schemas import (
     ClientCreate,
     ClientIssued,
     ClientRead,
+    ClientSecretRotated,
     CredentialIssued,
     GrantCreate,
     GrantRead,
@@ -46,6 +50,7 @@ from jifen.access.schemas import (
     RoleCreate,
     RoleRead,
     RoleUpdate,
+    SecretRotationCreate,
     TokenRead,
     UserCreate,
     UserRead,
@@ -54,12 +59,16 @@ from jifen.access.schemas import (
 )
 from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep, SettingsDep
 from jifen.api.routing import UnitOfWorkRoute
+from jifen.charters import service as charters
+from jifen.charters.document import Holder
+from jifen.charters.errors import NoCharterInForce
 from jifen.kit.clock import as_utc
 from jifen.kit.schemas import Instant, PageRead
 from jifen.ledger import service as ledger
 from jifen.ledger.policy import AccountKind
 from jifen.ledger.schemas import StatementLineRead, StatementRead
 from jifen.models import Household, HouseholdMembership, Member, MemberBinding, Village
+from jifen.notice import service as notice
 from jifen.problems import AlreadyExists, InvalidCursor, NotFound, problem_responses
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
@@ -441,6 +450,41 @@ def revoke_client(client_id: uuid.UUID, session: SessionDep, clock: ClockDep) ->
     return _client_read(access.revoke_client(session, client_id, clock.now))
 
 
+@router.post(
+    "/clients/{client_id}/secret-rotations",
+    status_code=status.HTTP_201_CREATED,
+    tags=["access"],
+    summary="Rotate a client's secret without downtime",
+    description="The new client_secret is in this answer only. The secret it replaces "
+    "keeps working for `grace_seconds` (default JIFEN_SECRET_ROTATION_GRACE_SECONDS, 24 h; "
+    "0 ends it at once; at most JIFEN_SECRET_ROTATION_GRACE_SECONDS_MAX), so the client's "
+    "back ends can move to the new one one by one. A secret from before an earlier "
+    "rotation stops at once. Tokens already issued run until they expire.",
+    responses=problem_responses(NotFound, Forbidden, GraceTooLong),
+)
+@requires(Permission.CLIENTS_MANAGE, on="client_id", shows_secret=True)
+def rotate_client_secret(
+    client_id: uuid.UUID,
+    body: SecretRotationCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> ClientSecretRotated:
+    grace = access.rotation_grace_seconds(
+        body.grace_seconds,
+        default=settings.secret_rotation_grace_seconds,
+        maximum=settings.secret_rotation_grace_seconds_max,
+    )
+    view, secret = access.rotate_client_secret(
+        session, client_id, grace_seconds=grace, now=clock.now
+    )
+    return ClientSecretRotated(
+        **_client_read(view).model_dump(),
+        client_secret=secret,
+        previous_secret_expires_at=view.client.previous_secret_expires_at,
+    )
+
+
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -510,7 +554,7 @@ def issue_token(
         return _oauth_error("invalid_client", "client authentication is missing", 401)
     limiter: RateLimiter = request.app.state.token_limiter
     limiter.hit(f"token:{client_id}")
-    client = access.authenticate_client(session, client_id, client_secret)
+    client = access.authenticate_client(session, client_id, client_secret, now=clock.now)
     if client is None:
         return _oauth_error("invalid_client", "unknown client or wrong secret", 401)
     asked = set(scope.split()) if scope else set(client.scopes)
@@ -596,10 +640,14 @@ def _issued(
     status_code=status.HTTP_201_CREATED,
     tags=["bindings"],
     summary="Bind the client's user to a member",
-    description="The member proves who they are with their card token or a one-time code "
-    "from a clerk. Binding the same user to the same member again answers with the "
-    "existing binding.",
-    responses=problem_responses(CredentialRejected, BindingConflict),
+    description="The member proves who they are with their card token, a one-time code "
+    "from a clerk, or the phone number the platform verified (`phone`: it must be the "
+    "phone on record of exactly one active member of the township). Attempts of every "
+    "kind count against the same limit. Binding the same user to the same member again "
+    "answers with the existing binding.",
+    responses=problem_responses(
+        CredentialRejected, BindingConflict, PhoneNotMatched, PhoneAmbiguous, RateLimited
+    ),
 )
 @requires(None, client_scope=ClientScope.MEMBERS_BIND, staff=False)
 def create_binding(
@@ -615,6 +663,7 @@ def create_binding(
         user_ref=body.user_ref,
         card_token=body.card_token,
         code=body.code,
+        phone=body.phone,
         now=clock.now,
     )
     return BindingRead.model_validate(binding)
@@ -687,36 +736,65 @@ def _bound_accounts(
     return accounts
 
 
+def _default_holder(
+    session: Session, binding: MemberBinding, clock: ledger.Clock
+) -> Literal["member", "household"]:
+    """The holder the village's charter in force today awards points to; the member in a
+    village without a charter in force."""
+    try:
+        _version, charter = charters.charter_in_force(
+            session, binding.village_id, clock.local_date(clock.now)
+        )
+    except NoCharterInForce:
+        return "member"
+    return "household" if charter.document.settings.points_holder is Holder.HOUSEHOLD else "member"
+
+
 @router.get(
     "/bindings/{binding_id}/balances",
     tags=["bindings"],
     summary="The bound member's points, and their household's",
+    description="The holder the village's charter awards points to comes first and is "
+    "marked `is_default` (the household in a household village, 一户一档). `holder` keeps "
+    "only that holder's balance.",
 )
 @requires(None, on="binding_id", client_scope=ClientScope.BALANCES_READ, staff=False)
 def get_bound_balances(
-    binding_id: uuid.UUID, session: SessionDep, clock: ClockDep
+    binding_id: uuid.UUID,
+    session: SessionDep,
+    clock: ClockDep,
+    holder: Literal["member", "household"] | None = None,
 ) -> list[BoundBalanceRead]:
     binding = access.get_binding(session, binding_id)
+    default = _default_holder(session, binding, clock)
     answer = []
-    for holder, account_id in _bound_accounts(session, binding, clock):
+    for held_by, account_id in _bound_accounts(session, binding, clock):
+        if holder is not None and held_by != holder:
+            continue
         balance = ledger.get_balance(session, account_id)
+        held = notice.holdings_of(session, balance)
         answer.append(
             BoundBalanceRead(
                 account_id=account_id,
-                holder=holder,
+                holder=held_by,
+                is_default=held_by == default,
                 asset=balance.asset,
                 posted=balance.posted,
                 available=balance.available,
+                pending_under_notice=held.pending_under_notice,
+                held_by_objection=held.held_by_objection,
             )
         )
-    return answer
+    return sorted(answer, key=lambda b: not b.is_default)
 
 
 @router.get(
     "/bindings/{binding_id}/history",
     tags=["bindings"],
     summary="The bound member's points history, newest first",
-    description="`holder=household` gives the household's account instead.",
+    description="By default the account of the holder the village's charter awards "
+    "points to: the household's in a household village (一户一档), else the member's. "
+    "`holder` chooses.",
     responses=problem_responses(NotFound, InvalidCursor),
 )
 @requires(None, on="binding_id", client_scope=ClientScope.BALANCES_READ, staff=False)
@@ -724,18 +802,21 @@ def get_bound_history(
     binding_id: uuid.UUID,
     session: SessionDep,
     clock: ClockDep,
-    holder: Literal["member", "household"] = "member",
+    holder: Literal["member", "household"] | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> StatementRead:
     binding = access.get_binding(session, binding_id)
+    if holder is None:
+        holder = _default_holder(session, binding, clock)
     accounts = dict(_bound_accounts(session, binding, clock))
     if holder not in accounts:
         raise NotFound("account", holder)
     page = ledger.statement(session, accounts[holder], limit=limit, cursor=cursor)
+    notes = notice.notes_for_entries(session, [line.entry_id for line in page.items])
     return StatementRead(
         account_id=accounts[holder],
-        items=[StatementLineRead.model_validate(line) for line in page.items],
+        items=StatementLineRead.annotated(page.items, notes),
         next_cursor=page.next_cursor,
     )
 

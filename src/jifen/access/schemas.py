@@ -142,6 +142,24 @@ class ClientIssued(ClientRead):
     client_secret: str = Field(description="Shown this once; only a hash is kept.")
 
 
+class SecretRotationCreate(InputSchema):
+    grace_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="How long the secret being replaced still works, in seconds (0: not "
+        "at all). Default JIFEN_SECRET_ROTATION_GRACE_SECONDS (24 h); at most "
+        "JIFEN_SECRET_ROTATION_GRACE_SECONDS_MAX (7 days).",
+        examples=[86400],
+    )
+
+
+class ClientSecretRotated(ClientRead):
+    client_secret: str = Field(description="The new secret, shown this once")
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until when the secret it replaced still works (null: no longer)"
+    )
+
+
 class TokenRead(Schema):
     """RFC 6749 §5.1."""
 
@@ -191,6 +209,17 @@ class BindingCreate(InputSchema):
     )
     card_token: str | None = Field(default=None, max_length=200)
     code: str | None = Field(default=None, max_length=40)
+    phone: str | None = Field(
+        default=None,
+        min_length=5,
+        max_length=24,
+        pattern=r"^\+?[0-9 ()-]+$",
+        description="The phone number the platform verified for this user (WeChat's "
+        "getPhoneNumber, passed on by the mini-program's back end, never typed by the "
+        "user). It must be the phone on record of exactly one active member of the "
+        "township. Give exactly one of card_token, code and phone.",
+        examples=["13800138000"],
+    )
 
 
 class BindingRead(Schema):
@@ -212,9 +241,18 @@ class BoundMemberRead(Schema):
 class BoundBalanceRead(Schema):
     account_id: uuid.UUID
     holder: Literal["member", "household"]
+    is_default: bool = Field(
+        description="The holder the village's charter awards points to: show it first"
+    )
     asset: str
     posted: int
-    available: int
+    available: int = Field(description="what spending may use")
+    pending_under_notice: int = Field(
+        default=0, description="points on a notice list (公示), not spendable until it closes"
+    )
+    held_by_objection: int = Field(
+        default=0, description="points on a notice list held back by an objection"
+    )
 
 
 class AuditEventRead(Schema):

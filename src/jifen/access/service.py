@@ -24,7 +24,10 @@ from jifen.access.errors import (
     CardRevoked,
     CredentialRejected,
     Forbidden,
+    GraceTooLong,
     PermissionNotHeld,
+    PhoneAmbiguous,
+    PhoneNotMatched,
     RoleScopeMismatch,
 )
 from jifen.access.guard import GLOBAL, Caller, Scope, allows
@@ -489,13 +492,56 @@ def revoke_client(session: Session, principal_id: uuid.UUID, now: datetime) -> C
     return view
 
 
-def authenticate_client(session: Session, client_id: str, secret: str) -> OAuthClient | None:
+def rotation_grace_seconds(asked: int | None, *, default: int, maximum: int) -> int:
+    """How long a rotated secret stays valid: what was asked, else the default; never
+    more than the maximum."""
+    grace = default if asked is None else asked
+    if grace > maximum:
+        raise GraceTooLong(
+            f"grace_seconds may be at most {maximum}",
+            grace_seconds=grace,
+            grace_seconds_max=maximum,
+        )
+    return grace
+
+
+def rotate_client_secret(
+    session: Session, principal_id: uuid.UUID, *, grace_seconds: int, now: datetime
+) -> tuple[ClientView, str]:
+    """A new secret for the client, returned once. The one it replaces keeps working for
+    `grace_seconds` (0: not at all), so that the client's back ends can switch one by one;
+    a secret older than that stops at once."""
+    view = get_client(session, principal_id)
+    client = view.client
+    if client.revoked_at is not None:
+        raise Forbidden("this client is revoked: register a new one")
+    secret = credentials.new_client_credentials()[1]
+    client.previous_secret_hash = client.secret_hash if grace_seconds > 0 else None
+    client.previous_secret_expires_at = (
+        now + timedelta(seconds=grace_seconds) if grace_seconds > 0 else None
+    )
+    client.secret_hash = credentials.digest(secret)
+    session.flush()
+    return view, secret
+
+
+def authenticate_client(
+    session: Session, client_id: str, secret: str, *, now: datetime
+) -> OAuthClient | None:
+    """The client this id and secret name: its current secret, or the one before a
+    rotation while its grace period lasts."""
     client = session.execute(
         select(OAuthClient).where(OAuthClient.client_id == client_id)
     ).scalar_one_or_none()
-    if client is None or not credentials.same_digest(secret, client.secret_hash):
+    if client is None or client.revoked_at is not None:
         return None
-    return None if client.revoked_at is not None else client
+    if credentials.same_digest(secret, client.secret_hash):
+        return client
+    previous = client.previous_secret_hash
+    expires_at = client.previous_secret_expires_at
+    if previous is not None and expires_at is not None and now < expires_at:
+        return client if credentials.same_digest(secret, previous) else None
+    return None
 
 
 # --- member credentials and bindings ------------------------------------------------------
@@ -566,6 +612,37 @@ def _proven_member(
     return member, credential
 
 
+def normalise_phone(phone: str) -> str:
+    """A mainland number as digits: spaces, dashes and a +86 / 0086 prefix dropped."""
+    compact = "".join(ch for ch in phone.strip() if ch not in " -()")
+    for prefix in ("+86", "0086"):
+        if compact.startswith(prefix):
+            compact = compact[len(prefix) :]
+    return compact
+
+
+def _member_by_phone(session: Session, *, township_id: uuid.UUID, phone: str) -> Member:
+    """The one active member of the township whose phone on record is `phone` (as the
+    platform verified it). A household often shares a phone: two or more is refused,
+    and the member is bound with a clerk's code instead."""
+    digits = normalise_phone(phone)
+    if not digits.isdigit() or not 5 <= len(digits) <= 20:
+        raise PhoneNotMatched()
+    candidates = session.execute(
+        select(Member).where(
+            Member.township_id == township_id,
+            Member.deactivated_on.is_(None),
+            Member.phone.like(f"%{digits[-4:]}"),
+        )
+    ).scalars()
+    found = [m for m in candidates if m.phone and normalise_phone(m.phone) == digits]
+    if not found:
+        raise PhoneNotMatched()
+    if len(found) > 1:
+        raise PhoneAmbiguous(f"{len(found)} members have this phone number on record")
+    return found[0]
+
+
 def bind_member(
     session: Session,
     *,
@@ -575,9 +652,17 @@ def bind_member(
     card_token: str | None,
     code: str | None,
     now: datetime,
+    phone: str | None = None,
 ) -> tuple[MemberBinding, bool]:
-    """Bind a client's user to the member who proved who they are. (binding, created)."""
-    member, code_credential = _proven_member(session, card_token=card_token, code=code, now=now)
+    """Bind a client's user to the member who proved who they are — by their card, a
+    clerk's one-time code, or the phone number the platform verified. (binding, created)."""
+    if phone is not None:
+        if card_token is not None or code is not None:
+            raise ValidationFailed("give exactly one of card_token, code and phone")
+        member = _member_by_phone(session, township_id=township_id, phone=phone)
+        code_credential = None
+    else:
+        member, code_credential = _proven_member(session, card_token=card_token, code=code, now=now)
     if member.township_id != township_id:
         raise CredentialRejected()
     if member.deactivated_on is not None:

@@ -644,6 +644,10 @@ def _audit(
         target["result_id"] = str(created)
     if index is not None:
         target["batch_index"] = index
+    # What the audit log must say of the result itself (a manual adjustment's reason).
+    note = getattr(result, "audit_note", None)
+    if isinstance(note, str) and note:
+        target["note"] = note[:500]
     write_batch(session).defer(
         _INSERT_AUDIT,
         {

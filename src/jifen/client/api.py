@@ -31,6 +31,7 @@ from jifen.access.schemas import (
     BoundBalanceRead,
     BoundMemberRead,
     ClientIssued,
+    ClientSecretRotated,
     CredentialIssued,
     GrantRead,
     RoleRead,
@@ -44,6 +45,7 @@ from jifen.client.webhooks import (
     WebhookDeliveryDetail,
     WebhookEndpoint,
     WebhookEndpointIssued,
+    WebhookEndpointSecretRotated,
 )
 from jifen.kit.schemas import PageRead
 from jifen.ledger.schemas import AccountRead, BalanceRead, EntryRead, StatementRead
@@ -216,6 +218,15 @@ class JifenClient:
         body = {"township_id": str(township_id), "name": name, "scopes": list(scopes)}
         return _one(ClientIssued, self._post_secret("/v1/clients", body))
 
+    def rotate_client_secret(
+        self, client_id: Id, *, grace_seconds: int | None = None
+    ) -> ClientSecretRotated:
+        """A new `.client_secret` (shown this once); the old one keeps working until
+        `.previous_secret_expires_at` (default 24 h; 0: not at all)."""
+        body = _without_none(grace_seconds=grace_seconds)
+        path = f"/v1/clients/{client_id}/secret-rotations"
+        return _one(ClientSecretRotated, self._post_secret(path, body))
+
     def audit_events(
         self,
         *,
@@ -258,13 +269,15 @@ class JifenClient:
         *,
         code: str | None = None,
         card_token: str | None = None,
+        phone: str | None = None,
         idempotency_key: str | None = None,
     ) -> BindingRead:
         """Bind the client's user (e.g. a WeChat openid) to the member who gave `code`
-        (a one-time code from a clerk) or `card_token` (their points card)."""
-        if (code is None) == (card_token is None):
-            raise ValueError("give exactly one of code and card_token")
-        body = _without_none(user_ref=user_ref, code=code, card_token=card_token)
+        (a one-time code from a clerk) or `card_token` (their points card), or whose
+        phone on record is `phone` (as the platform verified it: WeChat getPhoneNumber)."""
+        if sum(x is not None for x in (code, card_token, phone)) != 1:
+            raise ValueError("give exactly one of code, card_token and phone")
+        body = _without_none(user_ref=user_ref, code=code, card_token=card_token, phone=phone)
         return _one(BindingRead, self._post("/v1/bindings", body, idempotency_key))
 
     def list_bindings(self, *, user_ref: str | None = None) -> list[BindingRead]:
@@ -273,19 +286,26 @@ class JifenClient:
     def get_binding(self, binding_id: Id) -> BoundMemberRead:
         return _one(BoundMemberRead, self._get(f"/v1/bindings/{binding_id}"))
 
-    def bound_balances(self, binding_id: Id) -> list[BoundBalanceRead]:
-        """The bound member's points, and their household's."""
-        return _many(BoundBalanceRead, self._get(f"/v1/bindings/{binding_id}/balances"))
+    def bound_balances(
+        self, binding_id: Id, *, holder: Literal["member", "household"] | None = None
+    ) -> list[BoundBalanceRead]:
+        """The bound member's points, and their household's: the holder the village's
+        charter awards to first (`is_default`); `holder` keeps only that one."""
+        return _many(
+            BoundBalanceRead,
+            self._get(f"/v1/bindings/{binding_id}/balances", {"holder": holder}),
+        )
 
     def bound_history(
         self,
         binding_id: Id,
         *,
-        holder: Literal["member", "household"] = "member",
+        holder: Literal["member", "household"] | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> StatementRead:
-        """The bound member's (or household's) points history, newest first."""
+        """The bound member's (or household's) points history, newest first; by default
+        the holder's the village's charter awards points to."""
         params = {"holder": holder, "limit": limit, "cursor": cursor}
         return _one(StatementRead, self._get(f"/v1/bindings/{binding_id}/history", params))
 
@@ -492,6 +512,16 @@ class JifenClient:
         and is shown this once."""
         body = {"url": url, "events": list(events), "description": description}
         return _one(WebhookEndpointIssued, self._post_secret("/v1/webhook-endpoints", body))
+
+    def rotate_webhook_secret(
+        self, endpoint_id: Id, *, grace_seconds: int | None = None
+    ) -> WebhookEndpointSecretRotated:
+        """A new signing `.secret` (shown this once). Until `.previous_secret_expires_at`
+        deliveries carry a signature by each secret: verify with both meanwhile
+        (`verify_webhook([new, old], ...)`)."""
+        body = _without_none(grace_seconds=grace_seconds)
+        path = f"/v1/webhook-endpoints/{endpoint_id}/secret-rotations"
+        return _one(WebhookEndpointSecretRotated, self._post_secret(path, body))
 
     def list_webhook_endpoints(self) -> list[WebhookEndpoint]:
         return _many(WebhookEndpoint, self._get("/v1/webhook-endpoints"))

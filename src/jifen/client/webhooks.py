@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import binascii
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ __all__ = [
     "WebhookDeliveryDetail",
     "WebhookEndpoint",
     "WebhookEndpointIssued",
+    "WebhookEndpointSecretRotated",
     "WebhookEvent",
     "WebhookVerificationError",
     "verify_webhook",
@@ -48,6 +49,11 @@ class WebhookEndpoint(_Read):
 
 class WebhookEndpointIssued(WebhookEndpoint):
     secret: str  # the signing secret (whsec_...): shown this once
+
+
+class WebhookEndpointSecretRotated(WebhookEndpointIssued):
+    # Until when deliveries are signed with the replaced secret too (None: no longer).
+    previous_secret_expires_at: datetime | None
 
 
 class WebhookAttempt(_Read):
@@ -75,7 +81,9 @@ class WebhookDeliveryDetail(WebhookDelivery):
 class WebhookEvent(_Read):
     """A verified delivery. For the points events `data` holds `entry_id`, `entry_code`,
     `memo`, `amount`, `balance_after`, `account_id`, `member_id`, `household_id`,
-    `occurred_at` and `user_refs` (the client's users bound to the member)."""
+    `occurred_at` and `user_refs` (the client's users bound to the member); for a
+    household's account moved by a member's charter record also `acting_member_id` and
+    `acting_member_name` (masked: 张*明)."""
 
     webhook_id: str
     type: str
@@ -83,21 +91,36 @@ class WebhookEvent(_Read):
     data: dict[str, Any]
 
 
-def verify_webhook(secret: str, headers: Mapping[str, str], body: bytes | str) -> WebhookEvent:
+def verify_webhook(
+    secret: str | Sequence[str], headers: Mapping[str, str], body: bytes | str
+) -> WebhookEvent:
     """Check a delivery's signature and timestamp, and return its event.
 
-    `headers` may use any letter case; `body` must be the raw bytes as received. Raises
-    WebhookVerificationError when the message was not signed with `secret`, was altered,
-    or is more than five minutes old or early.
+    `secret` is the endpoint's signing secret, or several (the new and the old one while
+    a rotation's grace period lasts): a delivery signed with any of them is accepted.
+    The `webhook-signature` header may carry several space-separated signatures (jifen
+    sends two during a rotation); one valid signature is enough. `headers` may use any
+    letter case; `body` must be the raw bytes as received. Raises
+    WebhookVerificationError when the message was signed with none of the secrets, was
+    altered, or is more than five minutes old or early.
     """
-    webhook = Webhook(secret)
+    secrets = [secret] if isinstance(secret, str) else list(secret)
+    if not secrets:
+        raise ValueError("give at least one secret")
     lowered = {k.lower(): v for k, v in headers.items()}
-    try:
-        payload = webhook.verify(body, lowered)
-    except WebhookVerificationError:
-        raise
-    except (ValueError, binascii.Error) as exc:  # a malformed header, or a body not JSON
-        raise WebhookVerificationError(f"malformed message: {exc}") from exc
+    payload: Any = None
+    refusal: WebhookVerificationError | None = None
+    for candidate in secrets:
+        try:
+            payload = Webhook(candidate).verify(body, lowered)
+            break
+        except WebhookVerificationError as exc:
+            refusal = exc
+        except (ValueError, binascii.Error) as exc:  # a malformed header, or a body not JSON
+            raise WebhookVerificationError(f"malformed message: {exc}") from exc
+    else:
+        assert refusal is not None
+        raise refusal
     if not isinstance(payload, dict):
         raise WebhookVerificationError("the body is not a JSON object")
     try:

@@ -31,7 +31,6 @@ def qingquan(effective_on: str, labor_points_per_hour: str) -> dict[str, Any]:
             "deduction_floor": "zero",
             "merit": {"enabled": True, "label": "文明积分", "deductions_lower": True},
             "review": QINGQUAN_REVIEW,
-            "public_notice": {"days": 7, "categories": []},
             "expiry": {"policy": "carry_over"},
         },
         "rules": [
@@ -89,6 +88,33 @@ def qingquan(effective_on: str, labor_points_per_hour: str) -> dict[str, Any]:
                 "recorders": ["village_clerk"],
                 "evidence": ["photo", "inspector"],
             },
+            {
+                "id": "green_space_care",
+                "category": "green_space",
+                "label": "认领绿地巡查合格",
+                "type": "fixed",
+                "params": {"points": 2},
+                "recorders": ["village_clerk", GROUP_LEADER_ROLE],
+                "evidence": ["photo"],
+            },
+            {
+                "id": "green_space_neglect",
+                "category": "green_space",
+                "label": "认领绿地巡查不合格",
+                "type": "deduction",
+                "params": {"points": 1},
+                "recorders": ["village_clerk", GROUP_LEADER_ROLE],
+                "evidence": ["photo"],
+            },
+        ],
+        # Adopted green spaces are inspected weekly (认领绿地每周巡查).
+        "inspections": [
+            {
+                "space_kind": "green_space",
+                "cadence": "week",
+                "passed_rule": "green_space_care",
+                "failed_rule": "green_space_neglect",
+            }
         ],
         # 贡献积分 ≤ 10 a year per household (清泉村).
         "category_caps": [

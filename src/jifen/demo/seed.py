@@ -26,7 +26,9 @@ from jifen.charters import service as charters
 from jifen.config import Settings
 from jifen.db import Database
 from jifen.demo import allied as demo_allied
+from jifen.demo import boards as demo_boards
 from jifen.demo import market as demo_market
+from jifen.demo import spaces as demo_spaces
 from jifen.demo import subsidies as demo_subsidies
 from jifen.demo.charters import GROUP_LEADER_ROLE
 from jifen.demo.charters import qingquan as qingquan_charter
@@ -77,7 +79,25 @@ class Person:
     household: Household
 
 
-def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] = print) -> None:
+ENV_NAMES = {
+    "township_admin": "TOWNSHIP_ADMIN_KEY",
+    "township_finance": "FINANCE_KEY",
+    "auditor": "AUDITOR_KEY",
+    "village_clerk": "CLERK_KEY",
+    GROUP_LEADER_ROLE: "GROUP_LEADER_KEY",
+    "supermarket_cashier": "CASHIER_KEY",
+}
+
+
+def seed(
+    database: Database,
+    settings: Settings,
+    *,
+    echo: Callable[[str], None] = print,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Seed the demo township. `env`, when given, receives what the guides in docs/guides
+    use: the staff's keys, the client's credentials, a binding code, the ids."""
     with database.unit_of_work() as session:
         existing = session.execute(
             select(Township).where(Township.code == TOWNSHIP_CODE)
@@ -161,20 +181,49 @@ def seed(database: Database, settings: Settings, *, echo: Callable[[str], None] 
         echo("[4/6] charters: 清泉村 v1 and v2 (labor 2 → 3 分/小时), 新华村 v1; a project")
         history.book_qingquan(qingquan, people, project, today)
         history.book_xinhua(xinhua, people)
+        spaces_line = demo_spaces.seed_spaces(
+            session, village=qingquan, carer=people["张德福"].member, clock=clock, today=today
+        )
+        board_households: dict[uuid.UUID, tuple[str, str]] = {}
+        for name, side, reason in (
+            ("王建国", "red", "门前屋后干净整洁，垃圾分类到位"),
+            ("刘长春", "red", "庭院绿化美化好"),
+            ("杨树林", "black", "房前堆放柴草杂物"),
+        ):
+            board_households.setdefault(people[name].household.id, (side, reason))
+        spaces_line += "; " + demo_boards.seed_board(
+            session,
+            village=qingquan,
+            households=[(h, side, why) for h, (side, why) in board_households.items()],
+            clock=clock,
+            today=today,
+        )
         echo(
             f"[5/6] {history.records} records under the charters ({history.duplicates} "
             f"duplicate refused), {history.sales} sales at the points supermarkets and "
-            f"{history.count} other entries"
+            f"{history.count} other entries; {spaces_line}"
         )
 
         echo("[6/6] staff, keys and a mini-program client (shown only now; keep them):")
-        for line in _staff(session, township, qingquan, people, now):
+        found: dict[str, str] = {
+            "TOWNSHIP_ID": str(township.id),
+            "QINGQUAN_ID": str(qingquan.id),
+            "XINHUA_ID": str(xinhua.id),
+        }
+        for line in _staff(session, township, qingquan, people, now, found):
             echo("      " + line)
-        demo_subsidies.seed_subsidies(session, township=township, clock=clock, echo=echo)
+        demo_subsidies.seed_subsidies(session, township=township, clock=clock, echo=echo, env=found)
+        if env is not None:
+            env.update(found)
 
 
 def _staff(
-    session: Session, township: Township, village: Village, people: dict[str, Person], now: datetime
+    session: Session,
+    township: Township,
+    village: Village,
+    people: dict[str, Person],
+    now: datetime,
+    env: dict[str, str],
 ) -> list[str]:
     """A user with an API key for each built-in staff role, and a third-party client."""
     lines = []
@@ -208,6 +257,7 @@ def _staff(
             session, user_id=user.id, name=name, created_by="seed-demo", now=now
         )
         lines.append(f"{role_code:<20} {name}: {token}")
+        env[ENV_NAMES[role_code]] = token
     client, secret = access.register_client(
         session,
         township_id=township.id,
@@ -217,6 +267,7 @@ def _staff(
         now=now,
     )
     lines.append(f"client_id {client.client.client_id}  client_secret {secret}")
+    env.update(CLIENT_ID=client.client.client_id, CLIENT_SECRET=secret)
     member = next(iter(people.values())).member
     _credential, code = access.issue_member_credential(
         session,
@@ -227,6 +278,7 @@ def _staff(
         now=now,
     )
     lines.append(f"binding code for {member.name} (valid 7 days): {code}")
+    env.update(BINDING_CODE=code, BOUND_MEMBER_ID=str(member.id))
     return lines
 
 

@@ -115,8 +115,10 @@ def seed_subsidies(
     township: Township,
     clock: ledger.Clock,
     echo: Callable[[str], None],
+    env: dict[str, str] | None = None,
 ) -> None:
-    """Seed the township's 以奖代补 for the current quarter and print how to see it."""
+    """Seed the township's 以奖代补 for the current quarter and print how to see it
+    (and put the quarter and the finance user's sign-in into `env`, when given)."""
     now = clock.now
     today = clock.local_date(now)
     quarter = _quarter_of(today)
@@ -287,6 +289,8 @@ def seed_subsidies(
     )
     password = secrets.token_urlsafe(12)
     _finance_user(session, township, password, now)
+    if env is not None:
+        env.update(QUARTER=quarter, FINANCE_USERNAME=FINANCE_USERNAME, FINANCE_PASSWORD=password)
     _how_to_see(echo, township, quarter, password=password)
 
 

@@ -25,6 +25,11 @@ class Leg(NamedTuple):
     kind: str
     asset: str
     amount: int
+    category: str = ""
+
+
+# 以奖代补 money withheld until a project's acceptance (jifen.subsidies.release).
+WITHHELD_SUBSIDY_CATEGORY = "withheld"
 
 
 def _is_redemption(points: list[Leg]) -> bool:
@@ -44,6 +49,47 @@ def refuse_market_accounts(legs: Iterable[Leg]) -> None:
             f"accounts of kind {', '.join(kinds)} are booked by the supermarket's operations "
             "(/v1/villages/{village_id}/stock-movements, /sales, /refunds), not as entries",
             account_kinds=kinds,
+        )
+
+
+_RESIDENT_KINDS = frozenset({AccountKind.MEMBER, AccountKind.HOUSEHOLD})
+
+
+def moves_resident_points(legs: Iterable[Leg]) -> bool:
+    """Whether a booking awards or deducts points of members or households: it moves
+    such an account's points and is not a redemption (which the supermarket may book)."""
+    points = [leg for leg in legs if leg.asset == Asset.POINTS]
+    return any(leg.kind in _RESIDENT_KINDS for leg in points) and not _is_redemption(points)
+
+
+def refuse_earmarked(legs: Iterable[Leg]) -> None:
+    """以奖代补 money is earmarked for project construction: what leaves a SUBSIDY account
+    (received or withheld) never lands on a member's, household's or organisation's."""
+    legs = list(legs)
+    if any(leg.kind == AccountKind.SUBSIDY and leg.amount < 0 for leg in legs):
+        owners = sorted({leg.kind for leg in legs if leg.kind in OWNER_KINDS and leg.amount > 0})
+        if owners:
+            raise errors.EarmarkedFunds(
+                "subsidy money may go only to a project's construction, not to "
+                + ", ".join(owners)
+                + " accounts",
+                earmark="project_construction",
+                account_kinds=owners,
+            )
+
+
+def refuse_withheld(legs: Iterable[Leg]) -> None:
+    """A withheld subsidy moves only through the settlement's approval and its release
+    after acceptance (验收), which keep the withholding's record true; no entry of a
+    client's, and no reversal, touches it."""
+    if any(
+        leg.kind == AccountKind.SUBSIDY and leg.category == WITHHELD_SUBSIDY_CATEGORY
+        for leg in legs
+    ):
+        raise errors.WithheldSubsidyMovesByRelease(
+            "withheld subsidy money moves only by release after the projects' acceptance "
+            "(POST /v1/projects/{project_id}/acceptance, "
+            "/v1/subsidy-settlements/{subsidy_settlement_id}/releases)",
         )
 
 
@@ -73,7 +119,7 @@ def legs_of_request(session: Session, lines: Iterable[tuple[uuid.UUID, int]]) ->
     lines = list(lines)
     known = facts.accounts(session, [account_id for account_id, _ in lines])
     return [
-        Leg(known[account_id].kind, known[account_id].asset, amount)
+        Leg(known[account_id].kind, known[account_id].asset, amount, known[account_id].category)
         for account_id, amount in lines
         if account_id in known
     ]
@@ -81,8 +127,8 @@ def legs_of_request(session: Session, lines: Iterable[tuple[uuid.UUID, int]]) ->
 
 def legs_of_entry(session: Session, entry_id: uuid.UUID) -> list[Leg]:
     rows = session.execute(
-        select(Account.kind, Account.asset, Posting.amount)
+        select(Account.kind, Account.asset, Posting.amount, Account.category)
         .join(Account, Account.id == Posting.account_id)
         .where(Posting.entry_id == entry_id)
     )
-    return [Leg(row.kind, row.asset, row.amount) for row in rows]
+    return [Leg(row.kind, row.asset, row.amount, row.category) for row in rows]

@@ -157,3 +157,30 @@ class EntryBelongsToRecord(Problem):
     title = "The entry was booked for a charter record: revoke the record instead"
     title_zh = "该分录由章程记录产生，请撤销记录"
     status = 409
+
+
+class EarmarkedFunds(Problem):
+    code = "earmarked_funds_to_owner"
+    title = (
+        "Subsidy money is earmarked for project construction: it may not go to members, "
+        "households or organisations"
+    )
+    title_zh = "以奖代补资金限用于项目建设，不得转入村民、农户或组织账户"
+    status = 422
+
+
+class UseRecords(Problem):
+    """Where a charter is in force, points reach members and households through its
+    records (caps, evidence, duplicates); a raw entry is a manual adjustment."""
+
+    code = "use_records"
+    title = "A charter is in force: award points through records, not raw entries"
+    title_zh = "本村已施行积分章程：请通过积分登记记分，不能直接记账"
+    status = 409
+
+
+class WithheldSubsidyMovesByRelease(Problem):
+    code = "withheld_subsidy_moves_by_release"
+    title = "Withheld subsidy money moves only by its release after the projects' acceptance"
+    title_zh = "暂扣的以奖代补资金只能在项目验收后通过拨付或收回变动"
+    status = 409

@@ -78,6 +78,10 @@ CODE_REVERSAL = "reversal"
 CODE_PENDING_POST = "pending_post"
 CODE_PENDING_VOID = "pending_void"
 RESERVED_CODES = frozenset({CODE_REVERSAL, CODE_PENDING_POST, CODE_PENDING_VOID})
+# A raw points entry to members or households, outside the charter's records: it carries
+# a mandatory reason, and where a charter is in force it needs points:adjust (手工调整).
+CODE_MANUAL_ADJUSTMENT = "manual_adjustment"
+MANUAL_ADJUSTMENT_LABEL = "手工调整"
 _CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 
 

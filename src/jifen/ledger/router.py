@@ -17,11 +17,12 @@ from jifen.api.batches import BatchRead
 from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep
 from jifen.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from jifen.api.routing import UnitOfWorkRoute, prepares
+from jifen.charters import service as charters
 from jifen.kit.clock import as_utc
 from jifen.kit.schemas import Instant, PageRead
 from jifen.ledger import access as ledger_access
 from jifen.ledger import errors, service
-from jifen.ledger.policy import MARKET_KINDS, AccountKind
+from jifen.ledger.policy import CODE_MANUAL_ADJUSTMENT, MARKET_KINDS, AccountKind
 from jifen.ledger.schemas import (
     AccountCreate,
     AccountRead,
@@ -38,6 +39,7 @@ from jifen.ledger.schemas import (
     VerificationRead,
     VoidCreate,
 )
+from jifen.notice import service as notice
 from jifen.problems import (
     AlreadyExists,
     IdempotencyKeyReused,
@@ -73,6 +75,9 @@ _BOOKING_PROBLEMS = (
     errors.MemberInactive,
     errors.OccurredInFuture,
     errors.GoodsNeedTheSupermarket,
+    errors.EarmarkedFunds,
+    errors.WithheldSubsidyMovesByRelease,
+    errors.UseRecords,
     IdempotencyKeyReused,
 )
 
@@ -189,7 +194,13 @@ def get_account(account_id: uuid.UUID, session: SessionDep) -> AccountRead:
 )
 @requires(Permission.BALANCES_READ, on="account_id")
 def get_balance(account_id: uuid.UUID, session: SessionDep) -> BalanceRead:
-    return BalanceRead.of(service.get_balance(session, account_id))
+    balance = service.get_balance(session, account_id)
+    held = notice.holdings_of(session, balance)
+    return BalanceRead.of(
+        balance,
+        pending_under_notice=held.pending_under_notice,
+        held_by_objection=held.held_by_objection,
+    )
 
 
 @router.get(
@@ -219,9 +230,10 @@ def get_statement(
     account_id: uuid.UUID, session: SessionDep, limit: Limit = 50, cursor: Cursor = None
 ) -> StatementRead:
     page = service.statement(session, account_id, limit=limit, cursor=cursor)
+    notes = notice.notes_for_entries(session, [line.entry_id for line in page.items])
     return StatementRead(
         account_id=account_id,
-        items=[StatementLineRead.model_validate(line) for line in page.items],
+        items=StatementLineRead.annotated(page.items, notes),
         next_cursor=page.next_cursor,
     )
 
@@ -248,12 +260,19 @@ def _expect_entry(
     status_code=status.HTTP_201_CREATED,
     tags=["entries"],
     summary="Book an entry",
+    description="In a village whose charter is in force on the entry's day, points of "
+    "members and households are awarded and deducted through records "
+    "(`POST /v1/villages/{village_id}/records`): an entry that moves them (other than a "
+    "redemption) is refused (409 `use_records`) unless its code is `manual_adjustment` "
+    "(手工调整), with a `reason`, and the caller holds points:adjust (township "
+    "administrators). Villages with no charter in force book such entries as before.",
     responses=problem_responses(*_BOOKING_PROBLEMS),
 )
 @requires(
     None,
     in_request="body.village_id; the accounts moved decide: points:award, "
-    "points:redeem (owner to supermarket), funds:write (CNY)",
+    "points:redeem (owner to supermarket), funds:write (CNY); and points:adjust for a "
+    "manual adjustment where a charter is in force",
 )
 @prepares(_expect_entry)
 def create_entry(
@@ -277,8 +296,25 @@ def _book(
     # What the entry needs depends on the accounts it moves (see ledger.access).
     legs = ledger_access.legs_of_request(session, [(p.account_id, p.amount) for p in body.postings])
     ledger_access.refuse_market_accounts(legs)
+    ledger_access.refuse_earmarked(legs)
+    ledger_access.refuse_withheld(legs)
     for permission in sorted(ledger_access.booking_permissions(legs)):
         guard.require(session, caller, permission, "village_id", village_id)
+    if ledger_access.moves_resident_points(legs) and _charter_in_force(
+        session, clock, village_id, body
+    ):
+        if body.code != CODE_MANUAL_ADJUSTMENT:
+            raise errors.UseRecords(
+                f"village {village_id} has a charter in force: record the event with POST "
+                f"/v1/villages/{village_id}/records, or book a {CODE_MANUAL_ADJUSTMENT} "
+                "entry with a reason (needs points:adjust)",
+                detail_zh=f"本村已施行积分章程：请用 POST /v1/villages/{village_id}/records "
+                f"登记积分事项；确需手工调整的，用 {CODE_MANUAL_ADJUSTMENT} 并注明原因"
+                "（需 points:adjust 权限）",
+                records_path=f"/v1/villages/{village_id}/records",
+                code_allowed=CODE_MANUAL_ADJUSTMENT,
+            )
+        guard.require(session, caller, Permission.POINTS_ADJUST, "village_id", village_id)
     # UnitOfWorkRoute answers a retry from its stored response; the key is also kept on the
     # entry, so the entry itself can never be booked twice by the same actor.
     view = service.book(
@@ -288,14 +324,25 @@ def _book(
         postings=[service.PostingInput(p.account_id, p.amount) for p in body.postings],
         actor=caller.actor,
         clock=clock,
-        memo=body.memo,
-        details=body.metadata,
+        memo=body.booked_memo(),
+        details=body.booked_details(),
         occurred_at=as_utc(body.occurred_at) if body.occurred_at else None,
         is_pending=body.is_pending,
         allow_below_floor=body.allow_below_floor,
         idempotency_key=idempotency_key,
     )
     return EntryRead.of(view)
+
+
+def _charter_in_force(
+    session: Session,
+    clock: service.Clock,
+    village_id: uuid.UUID,
+    body: EntryCreate | EntryBatchItem,
+) -> bool:
+    """Whether a charter version was in force on the entry's day (in the villages' time)."""
+    day = clock.local_date(as_utc(body.occurred_at) if body.occurred_at else clock.now)
+    return charters.find_in_force(session, village_id, day) is not None
 
 
 @router.post(
@@ -393,6 +440,7 @@ def get_entry(entry_id: uuid.UUID, session: SessionDep) -> EntryRead:
         errors.EntryNotReversible,
         errors.EntryBelongsToRecord,
         errors.GoodsNeedTheSupermarket,
+        errors.WithheldSubsidyMovesByRelease,
         IdempotencyKeyReused,
     ),
 )
@@ -412,6 +460,7 @@ def reverse_entry(
 ) -> EntryRead:
     legs = ledger_access.legs_of_entry(session, entry_id)
     ledger_access.refuse_market_accounts(legs)
+    ledger_access.refuse_withheld(legs)
     for permission in sorted(ledger_access.reversal_permissions(legs)):
         guard.require(session, caller, permission, "entry_id", entry_id)
     view = service.reverse(

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
 from jifen.api.batches import BATCH_ITEMS_MAX, ITEM_KEY_PATTERN, BatchCreate, check_keys_once
 from jifen.kit.schemas import Details, InputSchema, Instant, Schema, WholeNumber
 from jifen.ledger import service
-from jifen.ledger.policy import ASSET_PATTERN, AccountKind, Asset, Effect
+from jifen.ledger.policy import (
+    ASSET_PATTERN,
+    CODE_MANUAL_ADJUSTMENT,
+    MANUAL_ADJUSTMENT_LABEL,
+    AccountKind,
+    Asset,
+    Effect,
+)
 
 # An asset code: points, fen, or one of a supermarket's goods (G and its number).
 AssetCode = Annotated[
@@ -68,12 +76,30 @@ class BalanceRead(Schema):
     pending_debits: int = Field(description="Held out by pending entries")
     pending_credits: int = Field(description="On the way in from pending entries; not usable yet")
     available: int = Field(description="posted − pending_debits: what spending may use")
+    pending_under_notice: int = Field(
+        default=0,
+        description="Of pending_credits: points on a notice list (公示) that post when it "
+        "closes; not spendable yet",
+    )
+    held_by_objection: int = Field(
+        default=0,
+        description="Of pending_credits: points on a notice list held back by an objection "
+        "waiting for its decision; not spendable",
+    )
     balance_floor: int | None
     last_seq: int = Field(description="Sequence number of the last entry that moved it")
 
     @classmethod
-    def of(cls, balance: service.Balance) -> BalanceRead:
+    def of(
+        cls,
+        balance: service.Balance,
+        *,
+        pending_under_notice: int = 0,
+        held_by_objection: int = 0,
+    ) -> BalanceRead:
         return cls(
+            pending_under_notice=pending_under_notice,
+            held_by_objection=held_by_objection,
             account_id=balance.account_id,
             asset=balance.asset,
             posted=balance.posted,
@@ -91,6 +117,20 @@ class PostedBalanceRead(Schema):
     posted: int = Field(description="Posted balance counting entries effective at or before `at`")
 
 
+class StatementNoticeRead(Schema):
+    """The notice list (公示) a line's amount belongs to, and where it stands now."""
+
+    notice_list_id: uuid.UUID
+    list_state: str = Field(description="scheduled | open | closed")
+    closes_on: date
+    mode: str = Field(description="before | after")
+    status: str = Field(
+        description="pending (waits for the list to close), posted, voided, reversed, or "
+        "under_objection (an objection waits for its decision)"
+    )
+    objection_id: uuid.UUID | None = Field(description="the objection waiting, if any")
+
+
 class StatementLineRead(Schema):
     entry_id: uuid.UUID
     seq: int
@@ -101,6 +141,23 @@ class StatementLineRead(Schema):
     balance_after: int = Field(description="The account's posted balance after this line")
     occurred_at: datetime
     recorded_at: datetime
+    notice: StatementNoticeRead | None = Field(
+        default=None,
+        description="Set when the entry booked, posted, voided or reversed points of a "
+        "notice list: why the amount is pending, held or posted",
+    )
+
+    @classmethod
+    def annotated(cls, lines: list[Any], notes: Mapping[uuid.UUID, Any]) -> list[StatementLineRead]:
+        """Lines with the notice list each belongs to (notes from the notice service)."""
+        answer = []
+        for line in lines:
+            read = cls.model_validate(line)
+            note = notes.get(line.entry_id)
+            if note is not None:
+                read.notice = StatementNoticeRead.model_validate(note)
+            answer.append(read)
+        return answer
 
 
 class StatementRead(Schema):
@@ -140,6 +197,36 @@ class _EntryFields(InputSchema):
         description="Let this entry take balances below their floor; only for entry codes "
         "the village allows.",
     )
+    reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description=f"Required with code `{CODE_MANUAL_ADJUSTMENT}` (a manual adjustment, "
+        f"{MANUAL_ADJUSTMENT_LABEL}) and refused with any other: why the points are "
+        "adjusted by hand. The entry's memo and metadata show it (metadata.manual = true, "
+        "metadata.reason).",
+        examples=["村民代表大会决议补记 2026 年 10 月漏记的清扫积分"],
+    )
+
+    @model_validator(mode="after")
+    def _reason_with_manual_adjustment(self) -> _EntryFields:
+        if self.code == CODE_MANUAL_ADJUSTMENT and not (self.reason or "").strip():
+            raise ValueError(f"a {CODE_MANUAL_ADJUSTMENT} entry needs a reason")
+        if self.code != CODE_MANUAL_ADJUSTMENT and self.reason is not None:
+            raise ValueError(f"reason is taken only with code {CODE_MANUAL_ADJUSTMENT}")
+        return self
+
+    def booked_memo(self) -> str:
+        """The memo booked: a manual adjustment's says so, with its reason, first."""
+        if self.code != CODE_MANUAL_ADJUSTMENT or self.reason is None:
+            return self.memo
+        memo = f"{MANUAL_ADJUSTMENT_LABEL}：{self.reason.strip()}"
+        return (memo + (f"；{self.memo}" if self.memo else ""))[:500]
+
+    def booked_details(self) -> dict[str, object]:
+        if self.code != CODE_MANUAL_ADJUSTMENT or self.reason is None:
+            return dict(self.metadata)
+        return {**self.metadata, "manual": True, "reason": self.reason.strip()}
 
 
 class EntryCreate(_EntryFields):
@@ -225,6 +312,11 @@ class EntryRead(Schema):
     prev_hash: str
     hash: str
     postings: list[PostingRead]
+
+    @property
+    def audit_note(self) -> str | None:
+        """What the audit log says of a manual adjustment: 手工调整 and its reason."""
+        return self.memo if self.code == CODE_MANUAL_ADJUSTMENT else None
 
     @classmethod
     def of(cls, view: service.EntryView) -> EntryRead:

@@ -552,9 +552,19 @@ def reverse(
     return EntryView(entry, "posted")
 
 
-def post_pending(session: Session, *, entry_id: uuid.UUID, actor: str, clock: Clock) -> EntryView:
-    """Make a pending entry's amounts count, as of now."""
-    view = _resolve(session, entry_id=entry_id, actor=actor, clock=clock, post=True)
+def post_pending(
+    session: Session,
+    *,
+    entry_id: uuid.UUID,
+    actor: str,
+    clock: Clock,
+    occurred_at: datetime | None = None,
+) -> EntryView:
+    """Make a pending entry's amounts count, as of now (or effective at `occurred_at`,
+    e.g. a notice list's closing day when the clock ran late)."""
+    view = _resolve(
+        session, entry_id=entry_id, actor=actor, clock=clock, post=True, occurred_at=occurred_at
+    )
     events.emit_for_entry(session, view.entry)
     return view
 
@@ -567,7 +577,14 @@ def void_pending(
 
 
 def _resolve(
-    session: Session, *, entry_id: uuid.UUID, actor: str, clock: Clock, post: bool, reason: str = ""
+    session: Session,
+    *,
+    entry_id: uuid.UUID,
+    actor: str,
+    clock: Clock,
+    post: bool,
+    reason: str = "",
+    occurred_at: datetime | None = None,
 ) -> EntryView:
     pending = _load_entry(session, entry_id)
     if not pending.is_pending:
@@ -595,6 +612,7 @@ def _resolve(
         details={"pending_seq": pending.seq, **({"reason": reason} if reason else {})},
         pending_entry_id=pending.id,
         check_members_active=post,
+        occurred_at=occurred_at,
     )
     return EntryView(_write(session, draft, clock), "posted")
 

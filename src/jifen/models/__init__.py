@@ -16,6 +16,7 @@ from jifen.models.access import (
     WebhookEndpoint,
 )
 from jifen.models.base import Base
+from jifen.models.boards import Board, BoardEntry
 from jifen.models.charters import (
     Activity,
     CharterVersion,
@@ -23,6 +24,7 @@ from jifen.models.charters import (
     Record,
     RecordReview,
 )
+from jifen.models.checkpoints import Checkpoint, CheckpointKey
 from jifen.models.expiry import ExpiryNotice
 from jifen.models.idempotency import IdempotencyRecord
 from jifen.models.ledger import GENESIS_HASH, Account, AccountBalance, Book, Entry, Posting
@@ -38,7 +40,7 @@ from jifen.models.market import (
     StockMovement,
 )
 from jifen.models.notice import NoticeList, NoticeListItem, NoticeObjection
-from jifen.models.spaces import Space, SpaceClaim
+from jifen.models.spaces import Space, SpaceClaim, SpaceInspection
 from jifen.models.subsidies import (
     Contribution,
     Meeting,
@@ -56,6 +58,7 @@ from jifen.models.tenancy import (
     Township,
     Village,
 )
+from jifen.models.withholding import ProjectAcceptance, SubsidyRelease, SubsidyWithholding
 
 __all__ = [
     "GENESIS_HASH",
@@ -67,8 +70,12 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Board",
+    "BoardEntry",
     "Book",
     "CharterVersion",
+    "Checkpoint",
+    "CheckpointKey",
     "Contribution",
     "Entry",
     "ExpiryNotice",
@@ -90,6 +97,7 @@ __all__ = [
     "Posting",
     "Principal",
     "Project",
+    "ProjectAcceptance",
     "ProjectScore",
     "Record",
     "RecordReview",
@@ -105,7 +113,10 @@ __all__ = [
     "SettlementApproval",
     "Space",
     "SpaceClaim",
+    "SpaceInspection",
     "StockMovement",
+    "SubsidyRelease",
+    "SubsidyWithholding",
     "Township",
     "Village",
     "WageRate",

@@ -126,6 +126,9 @@ class OAuthClient(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # After a rotation, the secret before it still works until previous_secret_expires_at.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class MemberCredential(Base):
@@ -234,6 +237,10 @@ class WebhookEndpoint(Base):
     description: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
+    # After a rotation, deliveries are signed with the secret before it too, until
+    # previous_secret_expires_at, so that the receiver can switch without a gap.
+    previous_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class WebhookDelivery(Base):

@@ -151,7 +151,8 @@ class Record(Base):
         Index("ix_records_member_occurred", "member_id", "occurred_on"),
         Index("ix_records_household_occurred", "household_id", "occurred_on"),
         CheckConstraint(
-            "status IN ('pending', 'approved', 'capped', 'rejected', 'revoked')", name="status"
+            "status IN ('pending', 'approved', 'capped', 'rejected', 'revoked', 'amended')",
+            name="status",
         ),
         CheckConstraint("member_id IS NOT NULL OR household_id IS NOT NULL", name="names_someone"),
     )
@@ -197,6 +198,17 @@ class Record(Base):
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(200))
     revoke_reason: Mapped[str | None] = mapped_column(String(500))
+    # An amendment (更正) links the corrected record and its correction both ways; the
+    # amended record keeps who amended it, when and why (migration 0016).
+    amends_record_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("records.id", name="fk_records_amends_record"), unique=True
+    )
+    amended_by_record_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("records.id", name="fk_records_amended_by_record"), unique=True
+    )
+    amended_at: Mapped[datetime | None]
+    amended_by: Mapped[str | None] = mapped_column(String(200))
+    amend_reason: Mapped[str | None] = mapped_column(String(500))
 
 
 class RecordReview(Base):

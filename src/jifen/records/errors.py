@@ -66,3 +66,66 @@ class ProjectNotInVillage(Problem):
     title = "The project is not one of the village's"
     title_zh = "该项目不属于本村"
     status = 422
+
+
+class RecordNotAmendable(Problem):
+    code = "record_not_amendable"
+    title = "Only a pending or approved record can be amended"
+    title_zh = "只有待审核或已生效的记录可以更正"
+    status = 409
+
+
+class AmendmentNotOwnRecord(Problem):
+    code = "amendment_not_own_record"
+    title = "Only the record's recorder, a reviewer of the village or the revoking role amends it"
+    title_zh = "只有记录人、本村审核人或有撤回权限的人可以更正该记录"
+    status = 403
+
+
+class AmendmentWindowClosed(Problem):
+    code = "amendment_window_closed"
+    title = "The charter's amendment window has passed: the revoking role amends it now"
+    title_zh = "已超过章程规定的更正期限，须由有撤回权限的人更正"
+    status = 403
+
+
+class NoticeClosed(Problem):
+    code = "notice_closed"
+    title = "The record's public notice has closed: the revoking role amends it now"
+    title_zh = "该记录的公示已结束，须由有撤回权限的人更正"
+    status = 403
+
+
+class RecordUnderObjection(Problem):
+    code = "record_under_objection"
+    title = "An objection to the record waits for a decision: decide it first"
+    title_zh = "该记录有待处理的公示异议，请先处理异议"
+    status = 409
+
+
+class AmendmentChangesNothing(Problem):
+    code = "amendment_changes_nothing"
+    title = "The amendment names the same quantity, subject and rule as the record"
+    title_zh = "更正内容与原记录相同（数量、对象、规则均未改变）"
+    status = 422
+
+
+class SheetUnreadable(Problem):
+    code = "sheet_unreadable"
+    title = "The sheet is not a CSV or XLSX file with the columns a record sheet has"
+    title_zh = "表格无法读取：须为含规定表头的 CSV 或 XLSX 文件"
+    status = 422
+
+
+class SheetTooLarge(Problem):
+    code = "sheet_too_large"
+    title = "The sheet has too many rows or bytes"
+    title_zh = "表格行数或文件大小超过上限"
+    status = 413
+
+
+class SheetRowInvalid(Problem):
+    code = "sheet_row_invalid"
+    title = "A row of the sheet cannot be read as a record"
+    title_zh = "表格中该行无法识别为一条记录"
+    status = 422

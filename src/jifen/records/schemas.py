@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from jifen.api.batches import BATCH_ITEMS_MAX, ITEM_KEY_PATTERN, BatchCreate, check_keys_once
 from jifen.kit.schemas import InputSchema, Instant, Schema
+from jifen.problems import ProblemBody
 
 _RECORD_EXAMPLE: dict[str, Any] = {
     "rule_id": "labor_hour",
@@ -116,6 +117,33 @@ class RevocationCreate(InputSchema):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class AmendmentCreate(InputSchema):
+    """A correction of a record (更正): what changes, and why. What it does not name stays
+    as the record has it (the day, occurrence, place, evidence, note)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"quantity": "2", "reason": "误录为 3 小时，实为 2 小时"}]}
+    )
+
+    quantity: Decimal | None = Field(
+        default=None, gt=0, le=100_000, max_digits=12, decimal_places=4
+    )
+    member_id: uuid.UUID | None = Field(
+        default=None, description="the member who acted, if the record named the wrong one"
+    )
+    household_id: uuid.UUID | None = Field(
+        default=None, description="the household, for a finding against a whole household"
+    )
+    rule_id: str | None = Field(default=None, min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> AmendmentCreate:
+        if (self.quantity, self.rule_id, self.member_id, self.household_id) == (None,) * 4:
+            raise ValueError("name what changes: quantity, member_id, household_id or rule_id")
+        return self
+
+
 class ReviewRead(Schema):
     model_config = ConfigDict(from_attributes=True)
 
@@ -167,6 +195,11 @@ class RecordRead(Schema):
                     "decided_at": "2026-03-07T02:00:00Z",
                     "revoked_at": None,
                     "revoke_reason": None,
+                    "amends_record_id": None,
+                    "amended_by_record_id": None,
+                    "amended_at": None,
+                    "amended_by": None,
+                    "amend_reason": None,
                     "reviews": [],
                 }
             ]
@@ -186,7 +219,10 @@ class RecordRead(Schema):
     occurred_on: date
     occurred_at: datetime
     occurrence: str
-    status: str = Field(description="pending, approved, capped (cut to zero), rejected, revoked")
+    status: str = Field(
+        description="pending, approved, capped (cut to zero), rejected, revoked, amended "
+        "(corrected by the record `amended_by_record_id`)"
+    )
     stages_pending: list[str] = Field(description="review stages still to pass, next first")
     scored_points: int = Field(description="the rule's score, before caps and floors")
     awarded_points: int = Field(description="after caps")
@@ -207,4 +243,45 @@ class RecordRead(Schema):
     decided_at: datetime | None
     revoked_at: datetime | None
     revoke_reason: str | None
+    amends_record_id: uuid.UUID | None = Field(
+        default=None, description="the record this one corrects"
+    )
+    amended_by_record_id: uuid.UUID | None = Field(
+        default=None, description="the record that corrects this one"
+    )
+    amended_at: datetime | None = None
+    amended_by: str | None = None
+    amend_reason: str | None = None
     reviews: list[ReviewRead] = Field(default_factory=list)
+
+
+class SheetRowRead(Schema):
+    """A sheet row done: recorded (booked, capped or pending review), or found to be a
+    duplicate of a record made before (nothing recorded)."""
+
+    line: int = Field(description="The row's line in the sheet")
+    outcome: Literal["booked", "capped", "pending", "duplicate"]
+    duplicate_of: uuid.UUID | None = Field(
+        description="For a duplicate: the record that already records this occurrence"
+    )
+    record: RecordRead | None
+
+
+class RecordPreviewRowRead(Schema):
+    index: int
+    idempotency_key: str | None
+    line: int | None = Field(description="The row's line in the sheet (sheets only)")
+    outcome: Literal["booked", "capped", "pending", "duplicate", "refused", "replayed"] = Field(
+        description="What recording it would do: booked, capped (cut by a cap, perhaps to "
+        "zero), pending (waits for review), duplicate (recorded before: nothing), refused "
+        "(`problem` says why), replayed (this key was done by an earlier request)"
+    )
+    duplicate_of: uuid.UUID | None
+    record: RecordRead | None = Field(description="The record as it would be (not written)")
+    problem: ProblemBody | None
+
+
+class RecordPreviewRead(Schema):
+    dry_run: Literal[True] = True
+    counts: dict[str, int] = Field(description="Rows by outcome")
+    rows: list[RecordPreviewRowRead]

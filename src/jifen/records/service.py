@@ -9,7 +9,11 @@ Invariants:
 - a pending record moves no balance; its points are scored and capped when the last
   review stage approves it;
 - the same person, rule and occurrence is recorded once, unless the rule allows repeats;
-- a revocation reverses the record's entry, dated now, on every account it moved.
+- a revocation reverses the record's entry, dated now, on every account it moved;
+- an amendment (更正) is one step: the record's entry is reversed (or voided while held
+  under notice), the record becomes `amended`, and its correction is recorded through the
+  same path as any record (charter, caps, duplicates), the two linked both ways. The
+  amended record counts towards nothing, so it is never a duplicate of its correction.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from jifen.charters.document import (
     Charter,
     CompiledRule,
     DeductionFloor,
+    DuplicatesPer,
     Holder,
     Track,
 )
@@ -48,6 +53,9 @@ from jifen.models import (
     Household,
     HouseholdMembership,
     Member,
+    NoticeList,
+    NoticeListItem,
+    NoticeObjection,
     Project,
     Record,
     RecordReview,
@@ -62,6 +70,11 @@ APPROVED = "approved"
 CAPPED = "capped"
 REJECTED = "rejected"
 REVOKED = "revoked"
+AMENDED = "amended"
+# Records an amendment may correct: a pending one is corrected before review decides it.
+AMENDABLE = (PENDING, APPROVED, CAPPED)
+# How far back an amendment looks for the record a chain of corrections began with.
+AMENDMENT_CHAIN_MAX = 100
 # Records whose points count (towards caps, rankings and history totals).
 COUNTED = (APPROVED, CAPPED)
 QUANTITY_MAX = Decimal(100_000)
@@ -91,6 +104,9 @@ class RecordRequest:
     place: str = ""
     evidence: Sequence[dict[str, Any]] = ()
     note: str = ""
+    # The adopted space an inspection scores (jifen.spaces): what a rule counting
+    # duplicates per space counts by.
+    space_id: uuid.UUID | None = None
 
 
 # --- recording --------------------------------------------------------------------------
@@ -133,8 +149,10 @@ def record(
     occurrence = request.occurrence or occurred_on.isoformat()
     dedupe_key = None
     if not rule.document.allow_repeats:
-        who = f"m:{member_id.hex}" if member_id else f"h:{household_id.hex}"  # type: ignore[union-attr]
-        dedupe_key = f"{rule.id}|{who}|{occurrence}"
+        who, counted_as = _occurrence_of(
+            rule, request, member_id, household_id, occurrence, occurred_on
+        )
+        dedupe_key = f"{rule.id}|{who}|{counted_as}"
         existing = (
             session.connection()
             .execute(
@@ -147,10 +165,10 @@ def record(
         if existing is not None:
             raise errors.DuplicateRecord(
                 f"record {existing} already records {rule.document.label} for this "
-                f"{'member' if member_id else 'household'} ({occurrence})",
+                f"{_WHO_NAMES[who.split(':')[0]]} ({counted_as})",
                 record_id=str(existing),
                 rule_id=rule.id,
-                occurrence=occurrence,
+                occurrence=counted_as,
             )
     row = Record(
         id=new_id(),
@@ -289,6 +307,55 @@ def _subject(
     return member_id, member_household
 
 
+_WHO = {DuplicatesPer.MEMBER: "m", DuplicatesPer.HOUSEHOLD: "h", DuplicatesPer.SPACE: "s"}
+_WHO_NAMES = {"m": "member", "h": "household", "s": "space"}
+
+
+def _occurrence_of(
+    rule: CompiledRule,
+    request: RecordRequest,
+    member_id: uuid.UUID | None,
+    household_id: uuid.UUID | None,
+    occurrence: str,
+    occurred_on: date,
+) -> tuple[str, str]:
+    """Who and which occurrence a record is the same as: by default the member (or the
+    household of a household finding) and the day or the occurrence named; as the rule's
+    `duplicates` says otherwise (per household whichever member is named, or per space,
+    and one per week, month…)."""
+    duplicates = rule.document.duplicates
+    if duplicates is None:
+        who = f"m:{member_id.hex}" if member_id else f"h:{household_id.hex}"  # type: ignore[union-attr]
+        return who, occurrence
+    subject: uuid.UUID | None
+    if duplicates.per is DuplicatesPer.SPACE:
+        subject = request.space_id
+        if subject is None:
+            raise errors.SubjectInvalid(
+                f"rule {rule.id} counts one occurrence per adopted space: record it as an "
+                "inspection of the space",
+                field="space_id",
+            )
+    elif duplicates.per is DuplicatesPer.HOUSEHOLD:
+        subject = household_id
+        if subject is None:
+            raise errors.SubjectInvalid(
+                f"rule {rule.id} counts one occurrence per household, and the member named "
+                "belonged to no household on that day",
+                field="member_id",
+            )
+    else:
+        subject = member_id
+        if subject is None:
+            raise errors.SubjectInvalid(
+                f"rule {rule.id} counts one occurrence per member: name the member",
+                field="member_id",
+            )
+    bounds = policy.window(duplicates.period, occurred_on)
+    period = "ever" if bounds is None else f"{duplicates.period.value}:{bounds[0].isoformat()}"
+    return f"{_WHO[duplicates.per]}:{subject.hex}", period
+
+
 def _check_evidence(rule: CompiledRule, evidence: Sequence[dict[str, Any]]) -> None:
     given = {str(item.get("kind")) for item in evidence}
     missing = [kind.value for kind in rule.document.evidence if kind.value not in given]
@@ -323,11 +390,12 @@ def score(rule: CompiledRule, quantity: Decimal, on: date) -> Score:
 
 @lru_cache(maxsize=16)
 def _cap_statement(per: Holder, by_rule: bool, windowed: bool) -> Any:
-    """What a holder already used of one cap: built once per shape, bound per record."""
+    """What a holder already used of one cap, points and records that scored: built once
+    per shape, bound per record."""
     holder = Record.member_id if per is Holder.MEMBER else Record.household_id
     # No village filter: the holder implies it, and the holder's own index (holder, day)
     # keeps the cost independent of how many records the village has.
-    query = select(func.coalesce(func.sum(Record.awarded_points), 0)).where(
+    query = select(func.coalesce(func.sum(Record.awarded_points), 0), func.count()).where(
         Record.status.in_(COUNTED),
         Record.id != bindparam("record_id"),
         Record.awarded_points > 0,
@@ -367,8 +435,8 @@ def cap_uses(
         if bounds is not None:
             params.update(start=bounds[0], end=bounds[1])
         statement = _cap_statement(cap.per, by_rule, bounds is not None)
-        used = session.connection().execute(statement, params).scalar_one()
-        uses.append(policy.CapUse(cap, scope, int(used)))
+        used, occurrences = session.connection().execute(statement, params).one()
+        uses.append(policy.CapUse(cap, scope, int(used), int(occurrences)))
     return uses
 
 
@@ -392,13 +460,19 @@ def _book(
         decision = policy.apply_caps(row.scored_points, cap_uses(session, row, charter, rule))
         row.awarded_points = decision.points
         if decision.applied is not None:
+            applied = decision.applied
             row.cap = {
-                "scope": decision.applied.scope,
-                "per": decision.applied.cap.per.value,
-                "period": decision.applied.cap.period.value,
-                "max_points": decision.applied.cap.max_points,
-                "used_points": decision.applied.used_points,
+                "scope": applied.scope,
+                "per": applied.cap.per.value,
+                "period": applied.cap.period.value,
             }
+            if applied.cap.max_points is not None:
+                row.cap.update(max_points=applied.cap.max_points, used_points=applied.used_points)
+            else:
+                row.cap.update(
+                    max_occurrences=applied.cap.max_occurrences,
+                    used_occurrences=applied.used_occurrences,
+                )
             explanation += "；" + decision.explanation
         amounts = {track: decision.points for track in rule.document.moves}
     else:
@@ -621,6 +695,198 @@ def revoke(
     session.flush()
     _emit(session, row, events.EventType.RECORD_REVOKED, clock.now, reason=reason)
     return row
+
+
+# --- amendment (更正) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Amender:
+    """Who amends, and what their roles let them do: `recorder` records the correction
+    (its actor and roles), `may_amend_own` holds when they recorded the record or review
+    the village's records, `may_revoke` when they hold the revoking role there."""
+
+    recorder: Recorder
+    may_amend_own: bool
+    may_revoke: bool
+
+
+@dataclass(frozen=True)
+class Correction:
+    """What an amendment changes; None keeps the record's value. Naming a member or a
+    household replaces the record's subject."""
+
+    quantity: Decimal | None = None
+    member_id: uuid.UUID | None = None
+    household_id: uuid.UUID | None = None
+    rule_id: str | None = None
+
+
+def amend(
+    session: Session,
+    *,
+    record_id: uuid.UUID,
+    correction: Correction,
+    reason: str,
+    amender: Amender,
+    clock: ledger.Clock,
+) -> Record:
+    """Correct a record in one step; returns the correction (the new record).
+
+    Within the charter's window (counted from when the first record of a chain of
+    corrections was made) and while the record's notice list has not closed, its recorder
+    or a reviewer of the village may amend it; otherwise only the revoking role."""
+    old = get_record(session, record_id)
+    writer.lock_books(session, old.village_id)
+    session.refresh(old)
+    if old.status not in AMENDABLE:
+        raise errors.RecordNotAmendable(
+            f"record {old.id} is {old.status}", record_id=str(old.id), record_status=old.status
+        )
+    subject_named = correction.member_id is not None or correction.household_id is not None
+    if (
+        (correction.quantity is None or Decimal(old.quantity) == correction.quantity)
+        and (correction.rule_id is None or correction.rule_id == old.rule_id)
+        and (
+            not subject_named
+            or (correction.member_id, correction.household_id)
+            in ((old.member_id, old.household_id), (old.member_id, None))
+        )
+    ):
+        raise errors.AmendmentChangesNothing(
+            f"the amendment leaves record {old.id} as it is", record_id=str(old.id)
+        )
+    if not amender.may_revoke:
+        _check_recorder_may_amend(session, old, amender, clock)
+    objection = session.execute(
+        select(NoticeObjection.id)
+        .join(NoticeListItem, NoticeListItem.id == NoticeObjection.item_id)
+        .where(NoticeListItem.record_id == old.id, NoticeObjection.state == "open")
+    ).scalar_one_or_none()
+    if objection is not None:
+        raise errors.RecordUnderObjection(
+            f"objection {objection} to record {old.id} waits for a decision",
+            record_id=str(old.id),
+            objection_id=str(objection),
+        )
+    memo = f"更正：{reason}"
+    if old.entry_id is not None and ledger.get_entry(session, old.entry_id).status == "pending":
+        # Held by a `before` notice list: release the hold, nothing ever counted.
+        view = ledger.void_pending(
+            session, entry_id=old.entry_id, actor=amender.recorder.actor, clock=clock, reason=memo
+        )
+        old.reversal_entry_id = view.entry.id
+    elif old.entry_id is not None:
+        view = ledger.reverse(
+            session,
+            entry_id=old.entry_id,
+            actor=amender.recorder.actor,
+            clock=clock,
+            reason=memo,
+            details={"record_id": str(old.id), "rule_id": old.rule_id, "amendment": True},
+            for_record=True,
+        )
+        old.reversal_entry_id = view.entry.id
+    old.status = AMENDED
+    old.dedupe_key = None
+    old.amended_at = clock.now
+    old.amended_by = amender.recorder.actor
+    old.amend_reason = reason
+    session.flush()
+    if subject_named:
+        member_id, household_id = correction.member_id, correction.household_id
+    else:
+        # The household of a member's record is derived again from the member.
+        member_id = old.member_id
+        household_id = old.household_id if old.member_id is None else None
+    new = record(
+        session,
+        RecordRequest(
+            village_id=old.village_id,
+            rule_id=correction.rule_id or old.rule_id,
+            member_id=member_id,
+            household_id=household_id,
+            quantity=Decimal(old.quantity) if correction.quantity is None else correction.quantity,
+            occurred_at=old.occurred_at,
+            occurrence=old.occurrence,
+            project_id=old.project_id,
+            activity_id=old.activity_id,
+            place=old.place,
+            evidence=old.evidence,
+            note=old.note,
+        ),
+        recorder=amender.recorder,
+        clock=clock,
+    )
+    new.amends_record_id = old.id
+    old.amended_by_record_id = new.id
+    session.flush()
+    _emit(
+        session,
+        old,
+        events.EventType.RECORD_AMENDED,
+        clock.now,
+        reason=reason,
+        amended_by_record_id=str(new.id),
+        corrected_status=new.status,
+        corrected_points=new.points,
+        corrected_merit_points=new.merit_points,
+    )
+    return new
+
+
+def _check_recorder_may_amend(
+    session: Session, old: Record, amender: Amender, clock: ledger.Clock
+) -> None:
+    """A recorder's own amendment: their record (or a reviewer's), within the window,
+    before the notice list closed."""
+    if not amender.may_amend_own and amender.recorder.actor != old.recorder:
+        raise errors.AmendmentNotOwnRecord(
+            f"record {old.id} was recorded by {old.recorder}",
+            record_id=str(old.id),
+            recorder=old.recorder,
+        )
+    version = session.get(CharterVersion, old.charter_version_id)
+    assert version is not None  # a foreign key
+    window_days = charters.compiled(version).document.settings.amendments.window_days
+    started_at = _chain_started_at(session, old)
+    ends_at = started_at + timedelta(days=window_days)
+    if window_days == 0 or clock.now >= ends_at:
+        raise errors.AmendmentWindowClosed(
+            f"record {old.id} could be amended by its recorder for {window_days} days "
+            f"(until {ends_at.isoformat()}); it now takes the revoking role (records:revoke)",
+            record_id=str(old.id),
+            window_days=window_days,
+            window_ended_at=ends_at.isoformat(),
+        )
+    closed = session.execute(
+        select(NoticeList.id, NoticeList.closes_on)
+        .join(NoticeListItem, NoticeListItem.list_id == NoticeList.id)
+        .where(NoticeListItem.record_id == old.id, NoticeList.state == "closed")
+    ).first()
+    if closed is not None:
+        raise errors.NoticeClosed(
+            f"notice list {closed.id} showing record {old.id} closed on {closed.closes_on}; "
+            "it now takes the revoking role (records:revoke)",
+            record_id=str(old.id),
+            list_id=str(closed.id),
+            closed_on=closed.closes_on.isoformat(),
+        )
+
+
+def _chain_started_at(session: Session, row: Record) -> datetime:
+    """When the first record of a chain of corrections was made: correcting a correction
+    does not restart the window."""
+    started_at = row.created_at
+    previous = row.amends_record_id
+    for _ in range(AMENDMENT_CHAIN_MAX):
+        if previous is None:
+            break
+        found = session.execute(
+            select(Record.created_at, Record.amends_record_id).where(Record.id == previous)
+        ).one()
+        started_at, previous = found.created_at, found.amends_record_id
+    return started_at
 
 
 # --- reading ----------------------------------------------------------------------------

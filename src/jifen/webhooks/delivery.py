@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import case, exists, insert, select, update
 from sqlalchemy.orm import Session, aliased
 from standardwebhooks import Webhook
 
@@ -229,6 +229,9 @@ class _Claimed:
     url: str
     secret: str
     body: bytes
+    # The secret before a rotation, while its grace period lasts: deliveries are signed
+    # with both.
+    previous_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,14 @@ def _claim(session: Session, now: datetime, batch_size: int) -> list[_Claimed]:
     )
     rows = session.execute(
         select(
-            WebhookDelivery.id, WebhookEndpoint.url, WebhookEndpoint.secret, WebhookDelivery.body
+            WebhookDelivery.id,
+            WebhookEndpoint.url,
+            WebhookEndpoint.secret,
+            WebhookDelivery.body,
+            case(
+                (WebhookEndpoint.previous_secret_expires_at > now, WebhookEndpoint.previous_secret),
+                else_=None,
+            ),
         )
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .join(OAuthClient, OAuthClient.principal_id == WebhookEndpoint.client_principal_id)
@@ -338,8 +348,8 @@ def _post(
             "user-agent": USER_AGENT,
             "webhook-id": msg_id,
             "webhook-timestamp": str(int(signed_at.timestamp())),
-            "webhook-signature": Webhook(claimed.secret).sign(
-                msg_id, signed_at, claimed.body.decode("utf-8")
+            "webhook-signature": signature_header(
+                claimed.secret, claimed.previous_secret, msg_id, signed_at, claimed.body
             ),
         }
         # The response body is never read: only the status counts.
@@ -355,6 +365,19 @@ def _post(
         error = f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH_MAX]
     duration_ms = int((time.monotonic() - started) * 1000)
     return _Outcome(claimed.delivery_id, status_code, error, duration_ms)
+
+
+def signature_header(
+    secret: str, previous_secret: str | None, msg_id: str, signed_at: datetime, body: bytes
+) -> str:
+    """`v1,<signature>`; after a rotation, while the old secret's grace period lasts,
+    `v1,<by the new secret> v1,<by the old one>` (Standard Webhooks: space-separated
+    signatures, any one of which a receiver may accept)."""
+    content = body.decode("utf-8")
+    signatures = [Webhook(secret).sign(msg_id, signed_at, content)]
+    if previous_secret is not None:
+        signatures.append(Webhook(previous_secret).sign(msg_id, signed_at, content))
+    return " ".join(signatures)
 
 
 def backoff(attempts: int) -> timedelta:

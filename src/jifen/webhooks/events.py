@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from jifen.db import write_batch
@@ -22,7 +22,7 @@ from jifen.kit.ids import new_id
 from jifen.ledger.chain import EntryRecord
 from jifen.ledger.facts import accounts as account_facts
 from jifen.ledger.policy import CODE_PENDING_VOID, CODE_REVERSAL, AccountKind, Asset
-from jifen.models import OutboxEvent
+from jifen.models import Member, OutboxEvent
 
 
 class EventType(StrEnum):
@@ -30,12 +30,21 @@ class EventType(StrEnum):
 
     The points.* events come from the ledger service (points.expiring from `jifen tick`,
     once per holder account and expiry day), the record.* events from the charter records
-    (a record waiting for review, approved, rejected or revoked), settlement.approved from
-    the subsidies service (once per approved 以奖代补 settlement, township-wide: no village).
+    (a record waiting for review, approved, rejected, revoked, or amended: corrected by a
+    new record), settlement.approved from the subsidies service (once per approved 以奖代补
+    settlement, township-wide: no village);
+    project.accepted (once per project's 验收, passed or failed) and subsidy.released (once
+    per withheld part of a village's award: released to it, or returned to the pool).
     space.claimed, space.claim_ended and space.claim_transferred from the adopted spaces
     (a claim made, ended early, or passed on to another claimant).
-    board.published and board.finalized are reserved for the boards domain, which does not
-    exist yet: nothing emits them.
+    board.published from the boards (once per board, when it is published: the board and
+    the records its board rules booked); board.finalized is reserved: nothing emits it.
+    notice_list.opened and notice_list.closed from the public notice clock (`jifen tick`,
+    once per list), objection.raised and objection.decided from the notice service (an
+    objection or late appeal recorded, and its decision).
+    checkpoint.written from the signed checkpoints (`jifen checkpoint` and `jifen tick`,
+    once per village signed): a receiver that keeps them holds one more copy of the
+    signed heads outside the database.
     """
 
     POINTS_EARNED = "points.earned"
@@ -46,18 +55,28 @@ class EventType(StrEnum):
     BOARD_PUBLISHED = "board.published"
     BOARD_FINALIZED = "board.finalized"
     SETTLEMENT_APPROVED = "settlement.approved"
+    PROJECT_ACCEPTED = "project.accepted"
+    SUBSIDY_RELEASED = "subsidy.released"
     RECORD_PENDING = "record.pending"
     RECORD_APPROVED = "record.approved"
     RECORD_REJECTED = "record.rejected"
     RECORD_REVOKED = "record.revoked"
+    RECORD_AMENDED = "record.amended"
     SPACE_CLAIMED = "space.claimed"
     SPACE_CLAIM_ENDED = "space.claim_ended"
     SPACE_CLAIM_TRANSFERRED = "space.claim_transferred"
+    SPACE_INSPECTED = "space.inspected"
+    NOTICE_LIST_OPENED = "notice_list.opened"
+    NOTICE_LIST_CLOSED = "notice_list.closed"
+    OBJECTION_RAISED = "objection.raised"
+    OBJECTION_DECIDED = "objection.decided"
+    CHECKPOINT_WRITTEN = "checkpoint.written"
 
 
 # The booking path runs these for every entry: built once, on the tables, so that
 # SQLAlchemy's compiled cache serves them.
 _INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__)).inline()
+_MEMBER_NAME = select(Member.name).where(Member.id == bindparam("id"))
 
 # The supermarket's entries (see jifen.market): a sale at the supermarket or an allied
 # shop redeems points; a refund gives them back.
@@ -143,6 +162,8 @@ def emit_for_entry(session: Session, entry: EntryRecord) -> list[uuid.UUID]:
         }
         if entry.reverses_entry_id is not None:
             data["reverses_entry_id"] = str(entry.reverses_entry_id)
+        if fact.kind == AccountKind.HOUSEHOLD.value:
+            data.update(_acting_member(session, entry))
         rows.append(
             _row(
                 new_id(),
@@ -160,6 +181,37 @@ def emit_for_entry(session: Session, entry: EntryRecord) -> list[uuid.UUID]:
         for row in rows:
             batch.defer(_INSERT_EVENT, row)
     return [row["id"] for row in rows]
+
+
+def _acting_member(session: Session, entry: EntryRecord) -> dict[str, Any]:
+    """For points a household earned (or lost) by what one of its members did, as a
+    charter record says: who acted, the name masked (张*明), so that every bound member
+    of the household sees whose work it was without the full name going out."""
+    acting = entry.details.get("member_id") if entry.details.get("record_id") else None
+    if not isinstance(acting, str):
+        return {}
+    try:
+        member_id = uuid.UUID(acting)
+    except ValueError:
+        return {}
+    # A plain read of the member, not one that would first write the deferred batch.
+    name = (
+        session.connection()
+        .execute(_MEMBER_NAME.execution_options(jifen_batch_aware=True), {"id": member_id})
+        .scalar_one_or_none()
+    )
+    if name is None:
+        return {}
+    return {"acting_member_id": acting, "acting_member_name": masked_name(name)}
+
+
+def masked_name(name: str) -> str:
+    """张*明, 李*: enough for a household to tell its members apart."""
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def _row(

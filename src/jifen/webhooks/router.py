@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from fastapi import APIRouter, status
@@ -18,8 +18,11 @@ from pydantic import AnyHttpUrl, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jifen.access import service as access
+from jifen.access.errors import GraceTooLong
 from jifen.access.guard import requires
 from jifen.access.permissions import ClientScope, Permission
+from jifen.access.schemas import SecretRotationCreate
 from jifen.api.deps import CallerDep, ClockDep, Cursor, Limit, SessionDep, SettingsDep
 from jifen.api.routing import UnitOfWorkRoute
 from jifen.kit.ids import new_id
@@ -85,6 +88,17 @@ class DeliveryDetail(DeliveryRead):
     log: list[AttemptRead]
 
 
+class EndpointSecretRotated(EndpointIssued):
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until when deliveries are signed with the secret it replaced too "
+        "(null: no longer)"
+    )
+
+
+def _new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
 def _read(endpoint: WebhookEndpoint) -> EndpointRead:
     return EndpointRead(
         id=endpoint.id,
@@ -125,7 +139,7 @@ def create_endpoint(
 ) -> EndpointIssued:
     assert caller.township_id is not None
     ssrf.check_url(str(body.url), ssrf.UrlPolicy.from_settings(settings))
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    secret = _new_secret()
     endpoint = WebhookEndpoint(
         id=new_id(),
         client_principal_id=caller.principal_id,
@@ -201,6 +215,52 @@ def update_endpoint(
         endpoint.disabled_at = clock.now if body.disabled else None
     session.flush()
     return _read(endpoint)
+
+
+@router.post(
+    "/webhook-endpoints/{endpoint_id}/secret-rotations",
+    status_code=status.HTTP_201_CREATED,
+    tags=["webhooks"],
+    summary="Rotate an endpoint's signing secret without downtime",
+    description="The new secret is in this answer only. For `grace_seconds` after it "
+    "(default JIFEN_SECRET_ROTATION_GRACE_SECONDS, 24 h; 0: not at all; at most "
+    "JIFEN_SECRET_ROTATION_GRACE_SECONDS_MAX) every delivery carries two signatures in "
+    "its `webhook-signature` header, space-separated as Standard Webhooks allows: "
+    "`v1,<by the new secret> v1,<by the old one>`. A receiver that checks either secret "
+    "keeps working; switch it to the new secret, then the old signature stops.",
+    responses=problem_responses(NotFound, GraceTooLong),
+)
+@requires(
+    Permission.WEBHOOKS_MANAGE,
+    on="endpoint_id",
+    client_scope=ClientScope.WEBHOOKS_MANAGE,
+    shows_secret=True,
+)
+def rotate_endpoint_secret(
+    endpoint_id: uuid.UUID,
+    body: SecretRotationCreate,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> EndpointSecretRotated:
+    endpoint = _endpoint(session, endpoint_id)
+    grace = access.rotation_grace_seconds(
+        body.grace_seconds,
+        default=settings.secret_rotation_grace_seconds,
+        maximum=settings.secret_rotation_grace_seconds_max,
+    )
+    secret = _new_secret()
+    endpoint.previous_secret = endpoint.secret if grace > 0 else None
+    endpoint.previous_secret_expires_at = (
+        clock.now + timedelta(seconds=grace) if grace > 0 else None
+    )
+    endpoint.secret = secret
+    session.flush()
+    return EndpointSecretRotated(
+        **_read(endpoint).model_dump(),
+        secret=secret,
+        previous_secret_expires_at=endpoint.previous_secret_expires_at,
+    )
 
 
 @router.get(
