@@ -33,7 +33,7 @@ from jifen.notice import service as notice
 from tests.api.helpers import ok, problem
 from tests.factories import make_member, make_village
 from tests.notice.world import notice_world
-from tests.records.world import World, at
+from tests.records.world import LEADER, World, at
 
 
 class Now:
@@ -591,3 +591,53 @@ def test_a_late_tick_posts_dated_at_the_closing_day(api: Api, now: Now, world: W
     )
     assert as_of["posted"] == 6
     _ = first
+
+
+def test_a_holders_balances_in_one_read_with_what_awaits_review(
+    api: Api, now: Now, world: World
+) -> None:
+    """Household A on every track, and the 组长's record waiting for the clerk's 复核."""
+    now.now = at(2026, 6, 15)
+    first = api.volunteer(world.a1, at(2026, 6, 15, 9), 3)  # 6 points, pending under notice
+    api.volunteer(world.a2, at(2026, 6, 15, 9), 2)  # 4 points, pending under notice
+    # 公共区域清扫 (3 points) recorded by a 组长: waits for the clerk's 复核, books nothing.
+    waiting = world.record(
+        "public_cleaning", world.a1, recorder=LEADER, occurred_at=at(2026, 6, 16)
+    )
+    assert waiting.status == "pending"
+
+    def standing() -> dict[str, Any]:
+        url = f"/v1/households/{world.household_a}/balances"
+        return dict(ok(api.http.get(url, headers=api.clerk)))
+
+    read = standing()
+    assert (read["holder_kind"], read["holder_id"]) == ("household", str(world.household_a))
+    points = read["tracks"][0]
+    assert points["track"] == "points"
+    assert (points["posted"], points["available"]) == (0, 0)
+    assert (points["pending_under_notice"], points["held_by_objection"]) == (10, 0)  # 6 + 4
+    assert points["pending_other"] == 0
+    assert (read["awaiting_review_count"], read["awaiting_review_points"]) == (1, 3)
+    [listed] = read["awaiting_review"]
+    assert (listed["id"], listed["rule_id"], listed["stages_pending"]) == (
+        str(waiting.id),
+        "public_cleaning",
+        ["final_review"],
+    )
+
+    # An objection to 张三's 6 points holds them: 4 wait, 6 held.
+    assert api.tick(at(2026, 7, 25, 0, 5)).opened == 1
+    now.now = at(2026, 7, 26)
+    [june] = api.lists()
+    ok(api.object(june["id"], first["entry_id"], by=world.b1), 201)
+    points = standing()["tracks"][0]
+    assert (points["pending_under_notice"], points["held_by_objection"]) == (4, 6)
+
+    # 张三 holds no points of his own here (一户一档): nothing awaits review for him.
+    member = ok(api.http.get(f"/v1/members/{world.a1}/balances", headers=api.clerk))
+    assert member["holder_kind"] == "member" and member["awaiting_review_count"] == 0
+    problem(
+        api.http.get(f"/v1/households/{uuid.uuid4()}/balances", headers=api.township_admin),
+        404,
+        "not_found",
+    )

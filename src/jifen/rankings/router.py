@@ -21,7 +21,7 @@ from jifen.ledger.schemas import StatementNoticeRead
 from jifen.notice import service as notice
 from jifen.problems import InvalidCursor, NotFound, problem_responses
 from jifen.rankings import service
-from jifen.rankings.schemas import HistoryRead, RankingRead
+from jifen.rankings.schemas import HistoryRead, RankingRead, StandingRead
 from jifen.rankings.service import RankBy, RankPeriod
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute)
@@ -173,3 +173,38 @@ def _with_notice(session: Session, read: HistoryRead) -> HistoryRead:
         if note is not None:
             item.notice = StatementNoticeRead.model_validate(note)
     return read
+
+
+_STANDING_DESCRIPTION = (
+    "Every track in one read — the spendable points and the merit score — each with what "
+    "may be spent now (`available`), what waits on a notice list (`pending_under_notice`) "
+    "and what an objection holds (`held_by_objection`); and the records awaiting review "
+    "that will score for this holder (counted and listed: nothing is booked for them yet)."
+)
+
+
+@router.get(
+    "/members/{member_id}/balances",
+    tags=["rankings"],
+    summary="A member's points on every track, and what awaits review",
+    description=_STANDING_DESCRIPTION
+    + " For a member who holds points (member villages); a household village's points "
+    "are the household's.",
+    responses=problem_responses(NotFound),
+)
+@requires(Permission.BALANCES_READ, on="member_id")
+def get_member_balances(member_id: uuid.UUID, session: SessionDep) -> StandingRead:
+    return StandingRead.of(service.standing(session, holder=Holder.MEMBER, holder_id=member_id))
+
+
+@router.get(
+    "/households/{household_id}/balances",
+    tags=["rankings"],
+    summary="A household's points on every track, and what awaits review",
+    description=_STANDING_DESCRIPTION,
+    responses=problem_responses(NotFound),
+)
+@requires(Permission.BALANCES_READ, on="household_id")
+def get_household_balances(household_id: uuid.UUID, session: SessionDep) -> StandingRead:
+    standing = service.standing(session, holder=Holder.HOUSEHOLD, holder_id=household_id)
+    return StandingRead.of(standing)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -304,4 +304,98 @@ class HistoryRead(Schema):
             ),
             items=[HistoryItemRead.of(item) for item in history.items],
             next_cursor=history.next_cursor,
+        )
+
+
+class TrackBalanceRead(Schema):
+    track: Literal["points", "merit"] = Field(
+        description="points: the spendable track; merit: the honour score (荣誉/文明积分)"
+    )
+    account_id: uuid.UUID
+    posted: int = Field(description="booked and effective")
+    available: int = Field(description="what spending may use now")
+    pending_under_notice: int = Field(
+        description="on a notice list (公示): posts when the list closes; not spendable yet"
+    )
+    held_by_objection: int = Field(
+        description="on a notice list, held back by an objection waiting for its decision"
+    )
+    pending_other: int = Field(description="other pending credits (entries booked pending)")
+
+
+class AwaitingRecordRead(Schema):
+    id: uuid.UUID
+    rule_id: str
+    occurred_on: date
+    scored_points: int = Field(description="what the rule scored, before caps and floors")
+    stages_pending: list[str] = Field(description="the review stages still to pass, in order")
+    recorder: str
+
+
+_STANDING_EXAMPLE: dict[str, Any] = {
+    "holder_kind": "household",
+    "holder_id": "01a21a7f-b74c-743b-a050-a0b0ab24c91a",
+    "village_id": "01a21a7f-b73e-7f4f-8943-b2c65ac3b56c",
+    "tracks": [
+        {
+            "track": "points",
+            "account_id": "01a21a7f-b792-7011-864c-1346faeb69d8",
+            "posted": 32,
+            "available": 32,
+            "pending_under_notice": 10,
+            "held_by_objection": 6,
+            "pending_other": 0,
+        },
+        {
+            "track": "merit",
+            "account_id": "01a21a7f-b793-7c2e-9a4e-5d0c1e2f3a4b",
+            "posted": 18,
+            "available": 18,
+            "pending_under_notice": 10,
+            "held_by_objection": 6,
+            "pending_other": 0,
+        },
+    ],
+    "awaiting_review_count": 1,
+    "awaiting_review_points": 3,
+    "awaiting_review": [
+        {
+            "id": "01a21a80-0c1d-7e2f-8a3b-4c5d6e7f8091",
+            "rule_id": "public_cleaning",
+            "occurred_on": "2026-11-25",
+            "scored_points": 3,
+            "stages_pending": ["final_review"],
+            "recorder": "二组组长 王德明",
+        }
+    ],
+}
+
+
+class StandingRead(Schema):
+    """A holder's points in one read: every track, and what is on its way."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_STANDING_EXAMPLE]})
+
+    holder_kind: Literal["member", "household"]
+    holder_id: uuid.UUID
+    village_id: uuid.UUID
+    tracks: list[TrackBalanceRead] = Field(
+        description="the spendable track first; merit once the holder has a merit account"
+    )
+    awaiting_review_count: int = Field(description="records awaiting review for this holder")
+    awaiting_review_points: int = Field(
+        description="what those records scored, before caps (signed: deductions lower it)"
+    )
+    awaiting_review: list[AwaitingRecordRead] = Field(description="the newest of them (at most 20)")
+
+    @classmethod
+    def of(cls, standing: Any) -> StandingRead:
+        return cls(
+            holder_kind=standing.holder_kind,
+            holder_id=standing.holder_id,
+            village_id=standing.village_id,
+            tracks=[TrackBalanceRead.model_validate(t) for t in standing.tracks],
+            awaiting_review_count=standing.awaiting_count,
+            awaiting_review_points=standing.awaiting_points,
+            awaiting_review=[AwaitingRecordRead.model_validate(r) for r in standing.awaiting],
         )

@@ -16,7 +16,10 @@ from jifen.charters import service as charters
 from jifen.charters.document import CapPeriod, Holder
 from jifen.charters.policy import window
 from jifen.kit.pagination import CursorError, decode_cursor, encode_cursor
+from jifen.ledger import service as ledger
+from jifen.ledger.policy import AccountKind
 from jifen.models import Household, Member, Record, RecordReview
+from jifen.notice import service as notice
 from jifen.problems import NotFound
 from jifen.records import service as records
 
@@ -322,3 +325,89 @@ def _explained(session: Session, rows: Sequence[Record]) -> list[HistoryItem]:
             )
         )
     return items
+
+
+# --- a holder's standing, every track in one read ----------------------------------------
+
+AWAITING_LISTED_MAX = 20
+
+
+@dataclass(frozen=True)
+class TrackBalance:
+    track: str  # points (spendable) or merit
+    account_id: uuid.UUID
+    posted: int
+    available: int
+    pending_under_notice: int
+    held_by_objection: int
+    pending_other: int  # pending credits of entries booked pending outside a notice list
+
+
+@dataclass(frozen=True)
+class Standing:
+    holder_kind: str
+    holder_id: uuid.UUID
+    village_id: uuid.UUID
+    tracks: list[TrackBalance]
+    awaiting_count: int
+    awaiting_points: int
+    awaiting: list[Record]
+
+
+def standing(session: Session, *, holder: Holder, holder_id: uuid.UUID) -> Standing:
+    """A member's or household's points on every track, split as a resident would ask
+    (what may be spent now, what waits on a notice list, what an objection holds), and the
+    records awaiting review that will score for it: one read for a client instead of one
+    per account, and the only place a record under review shows before it counts."""
+    owner: Member | Household | None = (
+        session.get(Member, holder_id)
+        if holder is Holder.MEMBER
+        else session.get(Household, holder_id)
+    )
+    if owner is None:
+        raise NotFound(holder.value, holder_id)
+    kind = AccountKind.MEMBER if holder is Holder.MEMBER else AccountKind.HOUSEHOLD
+    tracks = []
+    for track, category in (("points", "main"), ("merit", records.MERIT_CATEGORY)):
+        account_id = ledger.find_account_id(
+            session, village_id=owner.village_id, kind=kind, owner_id=holder_id, category=category
+        )
+        if account_id is None:
+            continue  # a merit account opens with the first merit scored
+        balance = ledger.get_balance(session, account_id)
+        held = notice.holdings_of(session, balance)
+        tracks.append(
+            TrackBalance(
+                track,
+                account_id,
+                balance.posted,
+                balance.available,
+                held.pending_under_notice,
+                held.held_by_objection,
+                balance.pending_credits - held.pending_under_notice - held.held_by_objection,
+            )
+        )
+    owned = (
+        Record.member_id == holder_id
+        if holder is Holder.MEMBER
+        else Record.household_id == holder_id
+    )
+    waiting = and_(Record.status == records.PENDING, Record.holder == holder.value, owned)
+    count, points = session.execute(
+        select(func.count(), func.coalesce(func.sum(Record.scored_points), 0)).where(waiting)
+    ).one()
+    listed = session.execute(
+        select(Record)
+        .where(waiting)
+        .order_by(Record.occurred_at.desc(), Record.id.desc())
+        .limit(AWAITING_LISTED_MAX)
+    ).scalars()
+    return Standing(
+        holder.value,
+        holder_id,
+        owner.village_id,
+        tracks,
+        int(count),
+        int(points),
+        list(listed),
+    )
