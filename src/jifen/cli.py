@@ -317,6 +317,9 @@ def checkpoint(
     except NotFound:
         typer.echo(f"no township {township!r}", err=True)
         raise typer.Exit(2) from None
+    except checkpoints.CheckpointFileBusy as exc:
+        typer.echo(f"no checkpoint written: {exc}", err=True)
+        raise typer.Exit(1) from None
     finally:
         database.dispose()
     typer.echo(

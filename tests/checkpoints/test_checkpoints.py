@@ -9,6 +9,7 @@ outside the database, it fails and names what is missing or changed.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import stat
 import uuid
@@ -438,3 +439,18 @@ def test_checkpoints_are_append_only_in_the_database(db: Database, world: World)
         conn.execute(text("UPDATE checkpoints SET seq = 0"))
     with pytest.raises(Exception, match="append-only"), db.write_engine.begin() as conn:
         conn.execute(text("DELETE FROM checkpoints"))
+
+
+def test_a_checkpoint_file_held_by_another_run_is_waited_for_a_bounded_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = utc_now()
+    target = checkpoints.file_for(tmp_path, now)
+    monkeypatch.setattr(checkpoints, "LOCK_WAIT_SECONDS", 0.3)
+    with target.open("a") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)  # another run, stuck mid-append
+        with pytest.raises(checkpoints.CheckpointFileBusy, match="locked by another run"):
+            checkpoints.append(tmp_path, [], now)
+        fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+    # Free again: the append goes through.
+    assert checkpoints.append(tmp_path, [], now) == target

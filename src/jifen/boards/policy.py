@@ -13,22 +13,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from jifen.tenancy.policy import mask_name
+
 MASK = "*"
 _HOUSEHOLD_SUFFIXES = ("户", "家")
 # A run of digits as long as a phone number's or ID number's meaningful part: never public.
 _LONG_NUMBER = re.compile(r"\d{6,}[\dXx]?")
 # Shorter secrets (an ID card's tail) are scrubbed only where they are known.
 _SECRET_LENGTH_MIN = 3
-
-
-def mask_name(name: str) -> str:
-    """张三明 → 张*明, 王五 → 王*, 欧阳娜娜 → 欧**娜; one character → *."""
-    text = "".join(name.split())
-    if len(text) <= 1:
-        return MASK * len(text)
-    if len(text) == 2:
-        return text[0] + MASK
-    return text[0] + MASK * (len(text) - 2) + text[-1]
 
 
 def mask_household_name(name: str) -> str:

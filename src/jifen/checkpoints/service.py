@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -37,6 +38,16 @@ LOOKUP_CHUNK = 500
 
 class CheckpointsNotConfigured(Exception):
     """No signing key, or nowhere outside the database to keep the checkpoints."""
+
+
+class CheckpointFileBusy(Exception):
+    """Another run held the month's checkpoint file longer than LOCK_WAIT_SECONDS."""
+
+
+# How long a run waits for another to finish appending (it holds the lock for a write
+# and an fsync): past it, this run signs nothing and says so.
+LOCK_WAIT_SECONDS = 30.0
+_LOCK_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,7 @@ def append(directory: Path, signed: Sequence[SignedStatement], instant: datetime
     target = file_for(directory, instant)
     with target.open("a", encoding="utf-8") as out:
         # Two runs at once (a tick and an operator) never interleave their lines.
-        fcntl.flock(out.fileno(), fcntl.LOCK_EX)
+        _lock(out.fileno(), target)
         try:
             for item in signed:
                 out.write(item.line() + "\n")
@@ -112,6 +123,20 @@ def append(directory: Path, signed: Sequence[SignedStatement], instant: datetime
         finally:
             fcntl.flock(out.fileno(), fcntl.LOCK_UN)
     return target
+
+
+def _lock(fd: int, target: Path) -> None:
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise CheckpointFileBusy(
+                    f"{target} is locked by another run for over {LOCK_WAIT_SECONDS:.0f} s"
+                ) from None
+            time.sleep(_LOCK_POLL_SECONDS)
 
 
 def _statement_of(data: Any) -> tuple[keys.Statement, str]:
@@ -557,10 +582,14 @@ def scheduled(
     if not due:
         progress(f"checkpoints: not due (every {settings.checkpoint_every_minutes} minutes)")
         return None
-    return write(
-        database,
-        signer=signer,
-        directory=Path(settings.checkpoint_dir),
-        now=now,
-        step=lambda line: progress(f"checkpoint: {line}"),
-    )
+    try:
+        return write(
+            database,
+            signer=signer,
+            directory=Path(settings.checkpoint_dir),
+            now=now,
+            step=lambda line: progress(f"checkpoint: {line}"),
+        )
+    except CheckpointFileBusy as exc:
+        progress(f"checkpoints: NOT WRITTEN: {exc}")
+        return RunReport(error=str(exc))

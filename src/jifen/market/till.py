@@ -15,16 +15,8 @@ from jifen.market import errors, service
 from jifen.market.schemas import DayGoods, DaySummary, MemberAtTill
 from jifen.models import AccountBalance, Goods, Refund, RefundLine, Sale, SaleLine
 from jifen.problems import NotFound
+from jifen.tenancy.policy import mask_name
 from jifen.tenancy.service import get_village
-
-
-def masked(name: str) -> str:
-    """张*明, 李*, for a screen the queue can see."""
-    if len(name) <= 1:
-        return name
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def member_at_till(
@@ -55,7 +47,9 @@ def member_at_till(
         if len(found) > 1:
             raise errors.MemberAmbiguous(
                 f"{len(found)} members have phone or number {phone}: choose one",
-                candidates=[{"member_id": str(m.id), "masked_name": masked(m.name)} for m in found],
+                candidates=[
+                    {"member_id": str(m.id), "masked_name": mask_name(m.name)} for m in found
+                ],
             )
         member_id = found[0].id
     assert member_id is not None
@@ -66,7 +60,7 @@ def member_at_till(
     return MemberAtTill(
         member_id=who.member.id,
         name=who.member.name,
-        masked_name=masked(who.member.name),
+        masked_name=mask_name(who.member.name),
         household_id=who.household.id if who.household else None,
         household_name=who.household.name if who.household else None,
         holder_kind="household" if who.holder is Holder.HOUSEHOLD else "member",

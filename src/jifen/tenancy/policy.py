@@ -51,6 +51,17 @@ def matched_by(candidate: Candidate, query: str) -> str | None:
     return None
 
 
+def mask_name(name: str) -> str:
+    """张三明 -> 张*明, 王五 -> 王*, 欧阳娜娜 -> 欧**娜 (one character -> *): the first and
+    last character kept, as public notices do, for a screen or a list others can see."""
+    text = "".join(name.split())
+    if len(text) <= 1:
+        return "*" * len(text)
+    if len(text) == 2:
+        return text[0] + "*"
+    return text[0] + "*" * (len(text) - 2) + text[-1]
+
+
 def mask_phone(phone: str | None) -> str | None:
     """13812345678 -> 138****5678: enough to tell people apart at a counter."""
     if phone is None:

@@ -21,8 +21,9 @@ from jifen.market import errors
 from jifen.market import service as market
 from jifen.market.router import day_bounds, sale_reads
 from jifen.market.schemas import DaySummary, RefundRead, SaleRead
-from jifen.market.till import day_summary, masked
+from jifen.market.till import day_summary
 from jifen.models import Household, Principal, Sale, Township, Village
+from jifen.tenancy.policy import mask_name
 
 # A township or platform administrator may sell in many villages: the chooser lists at
 # most this many.
@@ -137,7 +138,7 @@ def decorate(session: Session, reads: Sequence[SaleRead]) -> list[TillReceipt]:
             **read.model_dump(),
             village_name=village_names.get(read.village_id, ""),
             cashier_name=cashiers.get(read.cashier, read.cashier),
-            member_masked_name=masked(read.member_name),
+            member_masked_name=mask_name(read.member_name),
             household_name=household_names.get(read.household_id) if read.household_id else None,
             hash_prefix=read.entry_hash[:HASH_PREFIX_LENGTH],
         )

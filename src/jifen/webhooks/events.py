@@ -23,6 +23,7 @@ from jifen.ledger.chain import EntryRecord
 from jifen.ledger.facts import accounts as account_facts
 from jifen.ledger.policy import CODE_PENDING_VOID, CODE_REVERSAL, AccountKind, Asset
 from jifen.models import Member, OutboxEvent
+from jifen.tenancy.policy import mask_name
 
 
 class EventType(StrEnum):
@@ -202,16 +203,7 @@ def _acting_member(session: Session, entry: EntryRecord) -> dict[str, Any]:
     )
     if name is None:
         return {}
-    return {"acting_member_id": acting, "acting_member_name": masked_name(name)}
-
-
-def masked_name(name: str) -> str:
-    """张*明, 李*: enough for a household to tell its members apart."""
-    if len(name) <= 1:
-        return name
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
+    return {"acting_member_id": acting, "acting_member_name": mask_name(name)}
 
 
 def _row(
