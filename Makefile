@@ -8,10 +8,10 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test lint openapi fuzz bench bench-quick lock clean
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock clients/python/pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("jifen needs Python 3.11+") if sys.version_info < (3, 11) else None'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]' -e clients/python
 	touch $(STAMP)
 
 ## run: migrate the SQLite file, seed the demo township, serve on 127.0.0.1:8000 (/docs)
@@ -25,8 +25,8 @@ test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench migrations examples
-	$(BIN)/ruff format --check src tests bench migrations examples
+	$(BIN)/ruff check src tests bench migrations examples clients/python
+	$(BIN)/ruff format --check src tests bench migrations examples clients/python
 	$(BIN)/mypy
 
 openapi: $(STAMP)

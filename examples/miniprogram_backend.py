@@ -1,4 +1,4 @@
-"""A WeChat mini-program's back end, talking to jifen through jifen.client.
+"""A WeChat mini-program's back end, talking to jifen through jifen_client (clients/python).
 
 It signs in with the mini-program's OAuth2 client credentials, runs a small HTTP
 receiver for jifen's webhooks and registers it, binds a resident (their openid, as
@@ -21,8 +21,8 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from jifen.access.schemas import BindingRead
-from jifen.client import (
+from jifen_client import (
+    BindingRead,
     JifenClient,
     JifenError,
     WebhookEvent,

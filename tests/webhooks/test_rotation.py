@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
 
-from jifen.client.webhooks import WebhookVerificationError, verify_webhook
 from jifen.config import Settings
 from jifen.db import Database
 from jifen.kit.clock import utc_now
 from jifen.webhooks.delivery import signature_header
+from jifen_client import WebhookVerificationError, verify_webhook
 from tests.api.helpers import ok, problem, validation_failed
 from tests.webhooks import test_delivery as delivery_tests
 from tests.webhooks.test_delivery import SECRET, Receiver, World, _award, _dispatch, _send

@@ -10,12 +10,14 @@
  * - credentials: an API key (`jfk_…`), or an OAuth2 client (client credentials grant;
  *   the token is fetched on first use and renewed before it expires);
  * - an Idempotency-Key on every write that has none, kept across retries, so a retried
- *   booking is booked once;
+ *   booking is booked once (batches excepted: their items carry their own keys);
  * - bounded retries: a request that never reached the server, a 503 and a short 429 are
  *   retried (at most `retries` times, waiting what Retry-After asks, never longer than
  *   `retryWaitMaxMs`); nothing else is;
  * - errors: an answer that is not 2xx is thrown as a `JifenProblem` carrying the RFC 9457
- *   body (`code`, `title`, `detail`, `status`) in the language asked for.
+ *   body (`code`, `title`, `detail`, `status`) in the language asked for;
+ * - a clerk's sheet (CSV or XLSX) uploaded as multipart form data, which the generated
+ *   types describe with the file as a string (`uploadRecordSheet`, `previewRecordSheet`).
  */
 
 import createClient, { type Client } from "openapi-fetch";
@@ -27,6 +29,10 @@ export type Schemas = components["schemas"];
 
 const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 const RETRY_STATUSES = new Set([429, 503]);
+// Batches take no Idempotency-Key header: each of their items carries its own key (a
+// JSON item's `idempotency_key`, a sheet row's `<sheet_key>:<line>`), so a retried batch
+// is safe without one.
+const BATCH_PATH = /\/v1\/villages\/[^/]+\/(entry-batches|record-batches|record-sheets)$/;
 
 /** An RFC 9457 problem from jifen: `code` is stable; `title` and `detail` are for people. */
 export class JifenProblem extends Error {
@@ -85,6 +91,70 @@ export interface JifenClient {
   unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T>;
   /** A fresh idempotency key, for a caller that keeps its own across restarts. */
   newIdempotencyKey(): string;
+  /**
+   * Record a clerk's sheet (CSV or XLSX, Chinese headers) row by row:
+   * `POST /v1/villages/{village_id}/record-sheets`. Each row is answered on its own
+   * (`items[i].status`, `result.outcome`, or `problem`); row n's idempotency key is
+   * `<sheetKey>:<n>`, so uploading the same sheet again with the same key records nothing
+   * twice. A refusal of the whole sheet (unreadable, too large) is thrown as a JifenProblem.
+   */
+  uploadRecordSheet(
+    villageId: string,
+    sheet: SheetContent,
+    options: RecordSheetOptions & { sheetKey: string },
+  ): Promise<Schemas["BatchRead_SheetRowRead_"]>;
+  /**
+   * The dry run of a sheet: `POST /v1/villages/{village_id}/record-sheet-previews`. Every
+   * row's outcome (booked, capped, pending, duplicate, refused, replayed); nothing is
+   * written. With the `sheetKey` the upload will use, rows it already recorded show
+   * `replayed`.
+   */
+  previewRecordSheet(
+    villageId: string,
+    sheet: SheetContent,
+    options?: Omit<RecordSheetOptions, "atomic">,
+  ): Promise<Schemas["RecordPreviewRead"]>;
+}
+
+/** A sheet's content: a File or Blob, its bytes, or CSV text (sent as UTF-8). */
+export type SheetContent = Blob | ArrayBuffer | Uint8Array | string;
+
+export interface RecordSheetOptions {
+  /** Names the sheet for safe retries (printable ASCII, e.g. "round-2026-11-26-east"). */
+  sheetKey?: string;
+  /** Record every row or none: the first refused row refuses the whole sheet. */
+  atomic?: boolean;
+  /** The file's name: `.xlsx` for a workbook; by default a File's own name, else sheet.csv. */
+  filename?: string;
+}
+
+const XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+function sheetBlob(sheet: SheetContent, filename: string): Blob {
+  if (sheet instanceof Blob) return sheet;
+  const type = filename.toLowerCase().endsWith(".xlsx") ? XLSX_TYPE : "text/csv; charset=utf-8";
+  // A copy of a Uint8Array (a Node Buffer, say) is backed by a plain ArrayBuffer.
+  return new Blob([sheet instanceof Uint8Array ? new Uint8Array(sheet) : sheet], { type });
+}
+
+function sheetName(sheet: SheetContent, filename: string | undefined): string {
+  if (filename) return filename;
+  if (typeof File !== "undefined" && sheet instanceof File && sheet.name) return sheet.name;
+  return "sheet.csv";
+}
+
+/** The multipart form of a sheet upload: the file, then the typed fields that are set. */
+function sheetForm(
+  sheet: SheetContent,
+  filename: string,
+  fields: Record<string, string | boolean | null | undefined>,
+): FormData {
+  const form = new FormData();
+  form.append("file", sheetBlob(sheet, filename), filename);
+  for (const [name, value] of Object.entries(fields)) {
+    if (name !== "file" && value !== undefined && value !== null) form.append(name, String(value));
+  }
+  return form;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -159,7 +229,8 @@ export function createJifenClient(options: JifenClientOptions): JifenClient {
     const headers = new Headers(request.headers);
     headers.set("Authorization", `Bearer ${await bearer()}`);
     if (!headers.has("Accept-Language")) headers.set("Accept-Language", language);
-    if (WRITE_METHODS.has(request.method) && !headers.has("Idempotency-Key")) {
+    const isBatch = BATCH_PATH.test(new URL(request.url).pathname);
+    if (WRITE_METHODS.has(request.method) && !isBatch && !headers.has("Idempotency-Key")) {
       headers.set("Idempotency-Key", crypto.randomUUID());
     }
     const body = request.body === null ? undefined : await request.arrayBuffer();
@@ -188,18 +259,44 @@ export function createJifenClient(options: JifenClientOptions): JifenClient {
 
   const api = createClient<paths>({ baseUrl, fetch: send });
 
+  async function unwrap<T>(
+    call: Promise<{ data?: T; error?: unknown; response: Response }>,
+  ): Promise<T> {
+    const { data, error, response } = await call;
+    if (response.ok) return data as T;
+    // openapi-fetch has read the body already: the problem is `error`.
+    const body =
+      error !== null && typeof error === "object"
+        ? (error as Record<string, unknown>)
+        : { title: response.statusText };
+    throw new JifenProblem(response.status, body, retryAfterSeconds(response));
+  }
+
   return {
     api,
-    async unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>) {
-      const { data, error, response } = await call;
-      if (response.ok) return data as T;
-      // openapi-fetch has read the body already: the problem is `error`.
-      const body =
-        error !== null && typeof error === "object"
-          ? (error as Record<string, unknown>)
-          : { title: response.statusText };
-      throw new JifenProblem(response.status, body, retryAfterSeconds(response));
-    },
+    unwrap,
     newIdempotencyKey: () => crypto.randomUUID(),
+    // The generated types give the multipart body's file as a string: the typed fields
+    // are checked against the schema, and the serializer sends the file itself.
+    uploadRecordSheet(villageId, sheet, options) {
+      const filename = sheetName(sheet, options.filename);
+      return unwrap(
+        api.POST("/v1/villages/{village_id}/record-sheets", {
+          params: { path: { village_id: villageId } },
+          body: { file: filename, sheet_key: options.sheetKey, atomic: options.atomic ?? false },
+          bodySerializer: (fields) => sheetForm(sheet, filename, fields),
+        }),
+      );
+    },
+    previewRecordSheet(villageId, sheet, options = {}) {
+      const filename = sheetName(sheet, options.filename);
+      return unwrap(
+        api.POST("/v1/villages/{village_id}/record-sheet-previews", {
+          params: { path: { village_id: villageId } },
+          body: { file: filename, sheet_key: options.sheetKey ?? null },
+          bodySerializer: (fields) => sheetForm(sheet, filename, fields),
+        }),
+      );
+    },
   };
 }

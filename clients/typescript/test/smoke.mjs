@@ -37,8 +37,12 @@ const supermarket = accounts.items.find((a) => a.kind === "supermarket");
 const mine = accounts.items.find((a) => a.member_id === member.id);
 assert.ok(issuance && supermarket && mine, "the village's accounts are opened with it");
 
-function award(points, headers = {}) {
-  return api.POST("/v1/entries", {
+/**
+ * @param {number} points
+ * @param {Record<string, string>} headers
+ */
+const award = (points, headers = {}) =>
+  api.POST("/v1/entries", {
     body: {
       village_id: village.id,
       code: "labor_award",
@@ -50,7 +54,6 @@ function award(points, headers = {}) {
     },
     headers,
   });
-}
 
 // The caller's own key: a second send books nothing new and answers the first entry.
 const first = await unwrap(award(6, { "Idempotency-Key": "ts-clerk-0001" }));
@@ -60,6 +63,7 @@ assert.equal(first.idempotency_key, "ts-clerk-0001");
 
 // The answer to the first attempt is lost on the way back: the client retries with the
 // key it made, and the server books once.
+/** @type {string[]} */
 const keys = [];
 let lost = false;
 const lossy = createJifenClient({

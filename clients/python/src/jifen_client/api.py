@@ -5,58 +5,68 @@ Idempotency-Key (the caller's, or one made per call), and the client's own retri
 a transport error send the same key, so a lost response never books twice. Requests
 that answer with a secret carry no key (the server never keeps a secret for a replay, so
 a keyed retry could only say the work was done, secret lost): they are retried only when
-they never reached the server.
+they never reached the server. Record batches and sheets take no request key: each item
+(each sheet row, `<sheet_key>:<line>`) carries its own, so they are retried like keyed
+requests, and a retry answers what was done before as it was then (`replayed`).
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel
 
-from jifen.access.schemas import (
+from jifen_client._decode import DecodeError, decode
+from jifen_client.errors import error_from_response, retry_after_seconds
+from jifen_client.models import (
+    AccountRead,
     ApiKeyIssued,
     ApiKeyRead,
     AuditEventRead,
+    BalanceRead,
+    BatchRead,
     BindingRead,
     BoundBalanceRead,
     BoundMemberRead,
     ClientIssued,
     ClientSecretRotated,
     CredentialIssued,
+    EntryRead,
     GrantRead,
+    HouseholdRead,
+    MemberRead,
+    ObjectionRead,
+    Page,
+    RecordPreviewRead,
+    RecordRead,
     RoleRead,
+    SheetRowRead,
+    StandingRead,
+    StatementRead,
     TokenRead,
+    TownshipRead,
     UserRead,
-    WhoAmIRead,
-)
-from jifen.client.errors import error_from_response, retry_after_seconds
-from jifen.client.webhooks import (
+    VillageRead,
     WebhookDelivery,
     WebhookDeliveryDetail,
     WebhookEndpoint,
     WebhookEndpointIssued,
     WebhookEndpointSecretRotated,
-)
-from jifen.kit.schemas import PageRead
-from jifen.ledger.schemas import AccountRead, BalanceRead, EntryRead, StatementRead
-from jifen.tenancy.schemas import (
-    HouseholdRead,
-    MemberRead,
-    TownshipRead,
-    VillageRead,
+    WhoAmIRead,
 )
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
 
 Id = uuid.UUID | str
 """An id as the API gives it out, or its string."""
@@ -74,6 +84,10 @@ TOKEN_RENEW_MARGIN_MAX_SECONDS = 60.0
 TOKEN_EXPIRY_ROUNDING_SECONDS = 1.0
 PAGE_LIMIT_MAX = 200
 USER_AGENT = "jifen-python-client/1"
+SHEET_TYPES = {
+    ".csv": "text/csv",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 # Transport errors raised before any byte of the request left: always safe to retry.
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -91,9 +105,11 @@ class JifenClient:
     ask for fewer than the client holds): the client fetches a token on first use and
     renews it shortly before it expires, and once more if the server answers 401.
 
-    Refusals raise `jifen.client.JifenError` (or a subclass); network failures that
-    outlast the retries raise httpx.TransportError. Use it as a context manager, or call
-    `close()`. One instance may be shared by threads.
+    Refusals raise `jifen_client.JifenError` (or a subclass); network failures that
+    outlast the retries raise httpx.TransportError. `language` ("zh-CN", "en") asks for
+    the problems' titles and details in that language (Accept-Language; the server's
+    default otherwise). Use it as a context manager, or call `close()`. One instance may
+    be shared by threads.
     """
 
     def __init__(
@@ -108,6 +124,7 @@ class JifenClient:
         timeout: float | httpx.Timeout = TIMEOUT_DEFAULT,
         retries: int = RETRIES_DEFAULT,
         rate_limit_wait_max: float = RATE_LIMIT_WAIT_MAX_SECONDS,
+        language: str | None = None,
     ) -> None:
         uses_client = client_id is not None or client_secret is not None
         if (api_key is None) == (not uses_client):
@@ -126,7 +143,11 @@ class JifenClient:
             base_url=base_url,
             transport=transport,
             timeout=timeout,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                **({"Accept-Language": language} if language else {}),
+            },
             follow_redirects=False,
         )
         self._token_lock = threading.Lock()
@@ -152,7 +173,7 @@ class JifenClient:
     # --- access -------------------------------------------------------------------------
 
     def whoami(self) -> WhoAmIRead:
-        return _one(WhoAmIRead, self._get("/v1/me"))
+        return decode(WhoAmIRead, self._get("/v1/me"))
 
     def create_user(
         self,
@@ -173,10 +194,10 @@ class JifenClient:
             password=password,
             member_id=member_id,
         )
-        return _one(UserRead, self._post("/v1/users", body, idempotency_key))
+        return decode(UserRead, self._post("/v1/users", body, idempotency_key))
 
     def get_user(self, user_id: Id) -> UserRead:
-        return _one(UserRead, self._get(f"/v1/users/{user_id}"))
+        return decode(UserRead, self._get(f"/v1/users/{user_id}"))
 
     def grant_role(
         self,
@@ -187,7 +208,7 @@ class JifenClient:
         idempotency_key: str | None = None,
     ) -> GrantRead:
         body = _without_none(role_id=role_id, village_id=village_id)
-        return _one(GrantRead, self._post(f"/v1/users/{user_id}/grants", body, idempotency_key))
+        return decode(GrantRead, self._post(f"/v1/users/{user_id}/grants", body, idempotency_key))
 
     def list_grants(self, user_id: Id) -> list[GrantRead]:
         return _many(GrantRead, self._get(f"/v1/users/{user_id}/grants"))
@@ -195,10 +216,10 @@ class JifenClient:
     def create_api_key(self, user_id: Id, *, name: str) -> ApiKeyIssued:
         """A new key for the user; `.key` is shown this once."""
         data = self._post_secret(f"/v1/users/{user_id}/api-keys", {"name": name})
-        return _one(ApiKeyIssued, data)
+        return decode(ApiKeyIssued, data)
 
     def revoke_api_key(self, key_id: Id) -> ApiKeyRead:
-        return _one(ApiKeyRead, self._post(f"/v1/api-keys/{key_id}/revocation", None, None))
+        return decode(ApiKeyRead, self._post(f"/v1/api-keys/{key_id}/revocation", None, None))
 
     def list_roles(
         self, *, township_id: Id | None = None, village_id: Id | None = None
@@ -216,7 +237,7 @@ class JifenClient:
     def register_client(self, *, township_id: Id, name: str, scopes: Sequence[str]) -> ClientIssued:
         """A third-party client of the township; `.client_secret` is shown this once."""
         body = {"township_id": str(township_id), "name": name, "scopes": list(scopes)}
-        return _one(ClientIssued, self._post_secret("/v1/clients", body))
+        return decode(ClientIssued, self._post_secret("/v1/clients", body))
 
     def rotate_client_secret(
         self, client_id: Id, *, grace_seconds: int | None = None
@@ -225,7 +246,7 @@ class JifenClient:
         `.previous_secret_expires_at` (default 24 h; 0: not at all)."""
         body = _without_none(grace_seconds=grace_seconds)
         path = f"/v1/clients/{client_id}/secret-rotations"
-        return _one(ClientSecretRotated, self._post_secret(path, body))
+        return decode(ClientSecretRotated, self._post_secret(path, body))
 
     def audit_events(
         self,
@@ -238,7 +259,7 @@ class JifenClient:
         until: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> PageRead[AuditEventRead]:
+    ) -> Page[AuditEventRead]:
         """Who did what, newest first."""
         params = {
             "township_id": township_id,
@@ -250,18 +271,18 @@ class JifenClient:
             "limit": limit,
             "cursor": cursor,
         }
-        return _one(PageRead[AuditEventRead], self._get("/v1/audit-events", params))
+        return decode(Page[AuditEventRead], self._get("/v1/audit-events", params))
 
     # --- member binding -----------------------------------------------------------------
 
     def issue_binding_code(self, member_id: Id) -> CredentialIssued:
         """A one-time code (`.secret`) the member gives the client to be bound."""
         data = self._post_secret(f"/v1/members/{member_id}/binding-codes", None)
-        return _one(CredentialIssued, data)
+        return decode(CredentialIssued, data)
 
     def issue_card(self, member_id: Id) -> CredentialIssued:
         """A points card token (`.secret`) for the member's QR card; revokes the old one."""
-        return _one(CredentialIssued, self._post_secret(f"/v1/members/{member_id}/card", None))
+        return decode(CredentialIssued, self._post_secret(f"/v1/members/{member_id}/card", None))
 
     def bind_member(
         self,
@@ -278,13 +299,13 @@ class JifenClient:
         if sum(x is not None for x in (code, card_token, phone)) != 1:
             raise ValueError("give exactly one of code, card_token and phone")
         body = _without_none(user_ref=user_ref, code=code, card_token=card_token, phone=phone)
-        return _one(BindingRead, self._post("/v1/bindings", body, idempotency_key))
+        return decode(BindingRead, self._post("/v1/bindings", body, idempotency_key))
 
     def list_bindings(self, *, user_ref: str | None = None) -> list[BindingRead]:
         return _many(BindingRead, self._get("/v1/bindings", {"user_ref": user_ref}))
 
     def get_binding(self, binding_id: Id) -> BoundMemberRead:
-        return _one(BoundMemberRead, self._get(f"/v1/bindings/{binding_id}"))
+        return decode(BoundMemberRead, self._get(f"/v1/bindings/{binding_id}"))
 
     def bound_balances(
         self, binding_id: Id, *, holder: Literal["member", "household"] | None = None
@@ -307,10 +328,26 @@ class JifenClient:
         """The bound member's (or household's) points history, newest first; by default
         the holder's the village's charter awards points to."""
         params = {"holder": holder, "limit": limit, "cursor": cursor}
-        return _one(StatementRead, self._get(f"/v1/bindings/{binding_id}/history", params))
+        return decode(StatementRead, self._get(f"/v1/bindings/{binding_id}/history", params))
 
     def unbind(self, binding_id: Id) -> BindingRead:
-        return _one(BindingRead, self._request("DELETE", f"/v1/bindings/{binding_id}"))
+        return decode(BindingRead, self._request("DELETE", f"/v1/bindings/{binding_id}"))
+
+    def bound_objection(
+        self,
+        binding_id: Id,
+        *,
+        notice_list_id: Id,
+        entry_id: Id,
+        reason: str,
+        idempotency_key: str | None = None,
+    ) -> ObjectionRead:
+        """The bound resident's own objection (异议) to one entry of a notice list (公示)
+        of their village, while the list is open; the entry's points are held until the
+        objection is decided. Needs the `notice:object` scope."""
+        body = _without_none(notice_list_id=notice_list_id, entry_id=entry_id, reason=reason)
+        path = f"/v1/bindings/{binding_id}/objections"
+        return decode(ObjectionRead, self._post(path, body, idempotency_key))
 
     # --- tenancy ------------------------------------------------------------------------
 
@@ -318,10 +355,10 @@ class JifenClient:
         self, *, code: str, name: str, idempotency_key: str | None = None
     ) -> TownshipRead:
         body = {"code": code, "name": name}
-        return _one(TownshipRead, self._post("/v1/townships", body, idempotency_key))
+        return decode(TownshipRead, self._post("/v1/townships", body, idempotency_key))
 
     def get_township(self, township_id: Id) -> TownshipRead:
-        return _one(TownshipRead, self._get(f"/v1/townships/{township_id}"))
+        return decode(TownshipRead, self._get(f"/v1/townships/{township_id}"))
 
     def create_village(
         self,
@@ -338,25 +375,25 @@ class JifenClient:
             "name": name,
             "allow_below_floor_codes": list(allow_below_floor_codes),
         }
-        return _one(VillageRead, self._post("/v1/villages", body, idempotency_key))
+        return decode(VillageRead, self._post("/v1/villages", body, idempotency_key))
 
     def get_village(self, village_id: Id) -> VillageRead:
-        return _one(VillageRead, self._get(f"/v1/villages/{village_id}"))
+        return decode(VillageRead, self._get(f"/v1/villages/{village_id}"))
 
     def list_villages(
         self, *, township_id: Id | None = None, limit: int = 50, cursor: str | None = None
-    ) -> PageRead[VillageRead]:
+    ) -> Page[VillageRead]:
         params = {"township_id": township_id, "limit": limit, "cursor": cursor}
-        return _one(PageRead[VillageRead], self._get("/v1/villages", params))
+        return decode(Page[VillageRead], self._get("/v1/villages", params))
 
     def create_household(
         self, *, village_id: Id, number: str, name: str, idempotency_key: str | None = None
     ) -> HouseholdRead:
         body = {"village_id": str(village_id), "number": number, "name": name}
-        return _one(HouseholdRead, self._post("/v1/households", body, idempotency_key))
+        return decode(HouseholdRead, self._post("/v1/households", body, idempotency_key))
 
     def get_household(self, household_id: Id) -> HouseholdRead:
-        return _one(HouseholdRead, self._get(f"/v1/households/{household_id}"))
+        return decode(HouseholdRead, self._get(f"/v1/households/{household_id}"))
 
     def create_member(
         self,
@@ -379,10 +416,10 @@ class JifenClient:
             joined_on=joined_on,
             is_head=is_head,
         )
-        return _one(MemberRead, self._post("/v1/members", body, idempotency_key))
+        return decode(MemberRead, self._post("/v1/members", body, idempotency_key))
 
     def get_member(self, member_id: Id) -> MemberRead:
-        return _one(MemberRead, self._get(f"/v1/members/{member_id}"))
+        return decode(MemberRead, self._get(f"/v1/members/{member_id}"))
 
     # --- ledger -------------------------------------------------------------------------
 
@@ -396,7 +433,7 @@ class JifenClient:
         kind: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> PageRead[AccountRead]:
+    ) -> Page[AccountRead]:
         params = {
             "village_id": village_id,
             "member_id": member_id,
@@ -406,7 +443,7 @@ class JifenClient:
             "limit": limit,
             "cursor": cursor,
         }
-        return _one(PageRead[AccountRead], self._get("/v1/accounts", params))
+        return decode(Page[AccountRead], self._get("/v1/accounts", params))
 
     def iter_accounts(
         self,
@@ -435,17 +472,17 @@ class JifenClient:
             cursor = page.next_cursor
 
     def get_account(self, account_id: Id) -> AccountRead:
-        return _one(AccountRead, self._get(f"/v1/accounts/{account_id}"))
+        return decode(AccountRead, self._get(f"/v1/accounts/{account_id}"))
 
     def balance(self, account_id: Id) -> BalanceRead:
-        return _one(BalanceRead, self._get(f"/v1/accounts/{account_id}/balance"))
+        return decode(BalanceRead, self._get(f"/v1/accounts/{account_id}/balance"))
 
     def statement(
         self, account_id: Id, *, limit: int = 50, cursor: str | None = None
     ) -> StatementRead:
         """The account's postings, newest first, each with the balance after it."""
         params = {"limit": limit, "cursor": cursor}
-        return _one(StatementRead, self._get(f"/v1/accounts/{account_id}/statement", params))
+        return decode(StatementRead, self._get(f"/v1/accounts/{account_id}/statement", params))
 
     def book_entry(
         self,
@@ -474,10 +511,10 @@ class JifenClient:
             is_pending=is_pending,
             allow_below_floor=allow_below_floor,
         )
-        return _one(EntryRead, self._post("/v1/entries", body, idempotency_key))
+        return decode(EntryRead, self._post("/v1/entries", body, idempotency_key))
 
     def get_entry(self, entry_id: Id) -> EntryRead:
-        return _one(EntryRead, self._get(f"/v1/entries/{entry_id}"))
+        return decode(EntryRead, self._get(f"/v1/entries/{entry_id}"))
 
     def reverse_entry(
         self,
@@ -490,18 +527,177 @@ class JifenClient:
         """Book the entry's reversal (an entry is reversed at most once)."""
         body = {"reason": reason, "metadata": dict(metadata or {})}
         path = f"/v1/entries/{entry_id}/reversals"
-        return _one(EntryRead, self._post(path, body, idempotency_key))
+        return decode(EntryRead, self._post(path, body, idempotency_key))
 
     def post_entry(self, entry_id: Id, *, idempotency_key: str | None = None) -> EntryRead:
         """Post a pending entry: its held amounts become posted."""
-        return _one(EntryRead, self._post(f"/v1/entries/{entry_id}/post", None, idempotency_key))
+        return decode(EntryRead, self._post(f"/v1/entries/{entry_id}/post", None, idempotency_key))
 
     def void_entry(
         self, entry_id: Id, *, reason: str = "", idempotency_key: str | None = None
     ) -> EntryRead:
         """Void a pending entry: its held amounts are released."""
         path = f"/v1/entries/{entry_id}/void"
-        return _one(EntryRead, self._post(path, {"reason": reason}, idempotency_key))
+        return decode(EntryRead, self._post(path, {"reason": reason}, idempotency_key))
+
+    def member_balances(self, member_id: Id) -> StandingRead:
+        """A member's points on every track (points, merit): what may be spent now, what
+        waits on a notice list, what an objection holds; and the records awaiting review
+        that will score for them. For members who hold points (member villages)."""
+        return decode(StandingRead, self._get(f"/v1/members/{member_id}/balances"))
+
+    def household_balances(self, household_id: Id) -> StandingRead:
+        """A household's points on every track, as `member_balances` gives a member's."""
+        return decode(StandingRead, self._get(f"/v1/households/{household_id}/balances"))
+
+    # --- records under the village's charter --------------------------------------------
+
+    def create_record(
+        self,
+        village_id: Id,
+        *,
+        rule_id: str,
+        occurred_at: datetime,
+        member_id: Id | None = None,
+        household_id: Id | None = None,
+        quantity: Decimal | int | str = 1,
+        occurrence: str | None = None,
+        project_id: Id | None = None,
+        place: str = "",
+        evidence: Sequence[Mapping[str, str]] = (),
+        note: str = "",
+        idempotency_key: str | None = None,
+    ) -> RecordRead:
+        """Record an event under the charter in force on its day: scored, capped and
+        booked (or `pending` review, as the charter says)."""
+        body = _record_body(
+            rule_id=rule_id,
+            occurred_at=occurred_at,
+            member_id=member_id,
+            household_id=household_id,
+            quantity=quantity,
+            occurrence=occurrence,
+            project_id=project_id,
+            place=place,
+            evidence=evidence,
+            note=note,
+        )
+        path = f"/v1/villages/{village_id}/records"
+        return decode(RecordRead, self._post(path, body, idempotency_key))
+
+    def get_record(self, record_id: Id) -> RecordRead:
+        return decode(RecordRead, self._get(f"/v1/records/{record_id}"))
+
+    def list_records(
+        self,
+        village_id: Id,
+        *,
+        status: str | None = None,
+        rule_id: str | None = None,
+        member_id: Id | None = None,
+        household_id: Id | None = None,
+        occurred_from: date | None = None,
+        occurred_to: date | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[RecordRead]:
+        """A village's records, newest first."""
+        params = {
+            "status": status,
+            "rule_id": rule_id,
+            "member_id": member_id,
+            "household_id": household_id,
+            "occurred_from": occurred_from,
+            "occurred_to": occurred_to,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return decode(Page[RecordRead], self._get(f"/v1/villages/{village_id}/records", params))
+
+    def amend_record(
+        self,
+        record_id: Id,
+        *,
+        reason: str,
+        quantity: Decimal | int | str | None = None,
+        member_id: Id | None = None,
+        household_id: Id | None = None,
+        rule_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> RecordRead:
+        """Correct a record (更正) in one step: its entry is reversed, it becomes
+        `amended`, and the correction is recorded through the charter. The answer is the
+        correction (`amends_record_id` names the old record). What is not given stays as
+        the record has it. Within the charter's window the recorder (or a reviewer) may;
+        after it, the revoking role."""
+        body = _without_none(
+            reason=reason,
+            quantity=str(quantity) if quantity is not None else None,
+            member_id=member_id,
+            household_id=household_id,
+            rule_id=rule_id,
+        )
+        path = f"/v1/records/{record_id}/amendments"
+        return decode(RecordRead, self._post(path, body, idempotency_key))
+
+    def record_batch(
+        self, village_id: Id, items: Sequence[Mapping[str, Any]], *, atomic: bool = False
+    ) -> BatchRead[RecordRead]:
+        """Record up to 1,000 events at once. Each item is what `create_record` takes
+        (`rule_id`, `occurred_at`, `member_id`, ...) plus its own `idempotency_key`: a
+        retried batch answers the items done before as then (`replayed`). Each item is
+        answered on its own (`result` or `problem`), unless `atomic`: then one refused
+        item refuses the whole batch (InvalidRequest `batch_refused`)."""
+        body = {"items": [_record_item(item) for item in items], "atomic": atomic}
+        path = f"/v1/villages/{village_id}/record-batches"
+        # Each item carries its key: a retry after a lost answer replays what was done.
+        data = self._request("POST", path, json=body, replayable=True)
+        return decode(BatchRead[RecordRead], data)
+
+    def preview_record_batch(
+        self, village_id: Id, items: Sequence[Mapping[str, Any]]
+    ) -> RecordPreviewRead:
+        """The dry run of `record_batch`: each item's outcome (booked, capped, pending,
+        duplicate, refused, replayed) and points; nothing is written."""
+        body = {"items": [_record_item(item) for item in items]}
+        path = f"/v1/villages/{village_id}/record-batch-previews"
+        return decode(RecordPreviewRead, self._request("POST", path, json=body, replayable=True))
+
+    def upload_record_sheet(
+        self,
+        village_id: Id,
+        sheet: bytes | str | os.PathLike[str],
+        *,
+        sheet_key: str,
+        filename: str | None = None,
+        atomic: bool = False,
+    ) -> BatchRead[SheetRowRead]:
+        """Record a clerk's sheet (CSV or XLSX, Chinese headers: 规则, 日期, 成员编号 or
+        姓名 or 户号, 数量, ...), each row on its own; `sheet` is the file's bytes or its
+        path. `sheet_key` (printable ASCII) names the sheet: uploading it again with the
+        same key answers the rows done before as they were (`replayed`)."""
+        files = _sheet_file(sheet, filename)
+        form = {"sheet_key": sheet_key, "atomic": _text(atomic)}
+        path = f"/v1/villages/{village_id}/record-sheets"
+        data = self._request("POST", path, data=form, files=files, replayable=True)
+        return decode(BatchRead[SheetRowRead], data)
+
+    def preview_record_sheet(
+        self,
+        village_id: Id,
+        sheet: bytes | str | os.PathLike[str],
+        *,
+        filename: str | None = None,
+        sheet_key: str | None = None,
+    ) -> RecordPreviewRead:
+        """The dry run of `upload_record_sheet`: each row's outcome; nothing is written.
+        With the `sheet_key` the real upload will use, rows it did already show
+        `replayed`."""
+        files = _sheet_file(sheet, filename)
+        form = {"sheet_key": sheet_key} if sheet_key is not None else {}
+        path = f"/v1/villages/{village_id}/record-sheet-previews"
+        data = self._request("POST", path, data=form, files=files, replayable=True)
+        return decode(RecordPreviewRead, data)
 
     # --- webhooks -----------------------------------------------------------------------
 
@@ -511,7 +707,7 @@ class JifenClient:
         """Register an endpoint (by the client itself); `.secret` signs its deliveries
         and is shown this once."""
         body = {"url": url, "events": list(events), "description": description}
-        return _one(WebhookEndpointIssued, self._post_secret("/v1/webhook-endpoints", body))
+        return decode(WebhookEndpointIssued, self._post_secret("/v1/webhook-endpoints", body))
 
     def rotate_webhook_secret(
         self, endpoint_id: Id, *, grace_seconds: int | None = None
@@ -521,7 +717,7 @@ class JifenClient:
         (`verify_webhook([new, old], ...)`)."""
         body = _without_none(grace_seconds=grace_seconds)
         path = f"/v1/webhook-endpoints/{endpoint_id}/secret-rotations"
-        return _one(WebhookEndpointSecretRotated, self._post_secret(path, body))
+        return decode(WebhookEndpointSecretRotated, self._post_secret(path, body))
 
     def list_webhook_endpoints(self) -> list[WebhookEndpoint]:
         return _many(WebhookEndpoint, self._get("/v1/webhook-endpoints"))
@@ -543,7 +739,7 @@ class JifenClient:
             disabled=disabled,
         )
         data = self._request("PATCH", f"/v1/webhook-endpoints/{endpoint_id}", json=body)
-        return _one(WebhookEndpoint, data)
+        return decode(WebhookEndpoint, data)
 
     def list_deliveries(
         self,
@@ -552,19 +748,19 @@ class JifenClient:
         status: Literal["pending", "succeeded", "failed"] | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> PageRead[WebhookDelivery]:
+    ) -> Page[WebhookDelivery]:
         params = {"status": status, "limit": limit, "cursor": cursor}
         path = f"/v1/webhook-endpoints/{endpoint_id}/deliveries"
-        return _one(PageRead[WebhookDelivery], self._get(path, params))
+        return decode(Page[WebhookDelivery], self._get(path, params))
 
     def get_delivery(self, delivery_id: Id) -> WebhookDeliveryDetail:
         """A delivery and its log of attempts."""
-        return _one(WebhookDeliveryDetail, self._get(f"/v1/webhook-deliveries/{delivery_id}"))
+        return decode(WebhookDeliveryDetail, self._get(f"/v1/webhook-deliveries/{delivery_id}"))
 
     def redeliver(self, delivery_id: Id) -> WebhookDeliveryDetail:
         """Send a delivery again (pending and due now, with a fresh round of attempts)."""
         path = f"/v1/webhook-deliveries/{delivery_id}/redelivery"
-        return _one(WebhookDeliveryDetail, self._post(path, None, None))
+        return decode(WebhookDeliveryDetail, self._post(path, None, None))
 
     # --- requests -----------------------------------------------------------------------
 
@@ -587,20 +783,33 @@ class JifenClient:
         *,
         params: Mapping[str, object] | None = None,
         json: object = None,
+        data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
         idempotency_key: str | None = None,
+        replayable: bool | None = None,
     ) -> Any:
-        """Send with credentials; renew the token once on 401; raise on a refusal."""
+        """Send with credentials; renew the token once on 401; raise on a refusal.
+        `replayable`: whether a transport error may be retried though the request may
+        have arrived (default: GETs and requests with an Idempotency-Key)."""
         headers: dict[str, str] = {}
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         query = {k: _text(v) for k, v in (params or {}).items() if v is not None}
-        replayable = method == "GET" or idempotency_key is not None
+        if replayable is None:
+            replayable = method == "GET" or idempotency_key is not None
         renewed = False
         while True:
             credential = self._credential()
             headers["Authorization"] = f"Bearer {credential}"
             response = self._send(
-                method, path, replayable=replayable, headers=headers, params=query, json=json
+                method,
+                path,
+                replayable=replayable,
+                headers=headers,
+                params=query,
+                json=json,
+                data=data,
+                files=files,
             )
             if response.status_code == 401 and self._api_key is None and not renewed:
                 # Expired early, or the server's key changed: one fresh token, one retry.
@@ -621,6 +830,7 @@ class JifenClient:
         params: Mapping[str, str] | None = None,
         json: object = None,
         data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
     ) -> httpx.Response:
         """One request, retried after transport errors when that is safe, and once after
         a 429 whose Retry-After is short."""
@@ -629,7 +839,13 @@ class JifenClient:
         while True:
             try:
                 response = self._http.request(
-                    method, path, headers=headers, params=params, json=json, data=data
+                    method,
+                    path,
+                    headers=headers,
+                    params=params,
+                    json=json,
+                    data=data,
+                    files=files,
                 )
             except httpx.TransportError as exc:
                 if retries >= self._retries or not (replayable or isinstance(exc, _UNSENT)):
@@ -678,21 +894,16 @@ class JifenClient:
         )
         if response.is_error:
             raise error_from_response(response)
-        token = _one(TokenRead, response.json())
+        token = decode(TokenRead, response.json())
         lifetime = float(token.expires_in)
         margin = min(lifetime * TOKEN_RENEW_SHARE, TOKEN_RENEW_MARGIN_MAX_SECONDS)
         return token.access_token, sent_at + lifetime - margin - TOKEN_EXPIRY_ROUNDING_SECONDS
 
 
-def _one(model: type[M], data: Any) -> M:
-    # Fields a newer server adds are ignored rather than refused.
-    return model.model_validate(data, extra="ignore")
-
-
 def _many(model: type[M], data: Any) -> list[M]:
     if not isinstance(data, list):
-        raise TypeError(f"expected a JSON array, got {type(data).__name__}")
-    return [_one(model, item) for item in data]
+        raise DecodeError("", f"expected a JSON array, got {type(data).__name__}")
+    return [decode(model, item) for item in data]
 
 
 def _text(value: object) -> str:
@@ -709,7 +920,52 @@ def _without_none(**fields: object) -> dict[str, object]:
     for name, value in fields.items():
         if value is None:
             continue
-        if isinstance(value, uuid.UUID | datetime | date):
+        if isinstance(value, uuid.UUID | datetime | date | Decimal):
             value = value.isoformat() if isinstance(value, datetime | date) else str(value)
         body[name] = value
     return body
+
+
+def _jsonable(value: object) -> object:
+    """A value for a JSON body: ids, dates and decimals as strings, containers walked."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _record_body(
+    evidence: Sequence[Mapping[str, str]], quantity: Decimal | int | str, **fields: object
+) -> dict[str, object]:
+    body = _without_none(**fields)
+    body["quantity"] = str(quantity)
+    body["evidence"] = [dict(item) for item in evidence]
+    return body
+
+
+def _record_item(item: Mapping[str, Any]) -> object:
+    if not item.get("idempotency_key"):
+        raise ValueError("every item of a batch needs its own idempotency_key")
+    body = dict(item)
+    if "quantity" in body:
+        body["quantity"] = str(body["quantity"])
+    return _jsonable(body)
+
+
+def _sheet_file(
+    sheet: bytes | str | os.PathLike[str], filename: str | None
+) -> dict[str, tuple[str, bytes, str]]:
+    if isinstance(sheet, bytes):
+        content = sheet
+        name = filename or "sheet.csv"
+    else:
+        path = Path(sheet)
+        content = path.read_bytes()
+        name = filename or path.name
+    kind = SHEET_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+    return {"file": (name, content, kind)}

@@ -1,27 +1,42 @@
 """Refusals from the jifen API, as exceptions: one base class, one subclass per status.
 
-Switch on `error.code` (the problem's stable code, e.g. `insufficient_points`); the
-subclasses only save an `if` for the common cases. The token endpoint answers errors in
-the RFC 6749 format (`{"error": ..., "error_description": ...}`): its `error` becomes
-the code.
+Switch on `error.code` (the problem's stable code, e.g. `insufficient_points`; every
+code is listed in the server's docs/errors.md); the subclasses only save an `if` for
+the common cases. The token endpoint answers errors in the RFC 6749 format
+(`{"error": ..., "error_description": ...}`): its `error` becomes the code.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
-from jifen.kit.clock import utc_now
+__all__ = [
+    "AccessDenied",
+    "AuthenticationFailed",
+    "Conflict",
+    "IdempotencyKeyReused",
+    "InsufficientPoints",
+    "InvalidRequest",
+    "JifenError",
+    "NotFound",
+    "RateLimited",
+    "ServerError",
+]
 
 DETAIL_LENGTH_MAX = 500
+# The members every problem has (RFC 9457, and jifen's `code`); the others are `fields`.
+_STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code"})
 
 
 class JifenError(Exception):
-    """The API refused a request: `status`, the problem `code` and `detail`, and the whole
-    problem body (RFC 9457) in `problem` with the fields that explain the refusal."""
+    """The API refused a request: `status`, the problem `code`, `title` and `detail` (in
+    the language asked for), the problem's own `fields` (`balance_points`, `errors`,
+    ...), and the whole problem body (RFC 9457) in `problem`."""
 
     def __init__(self, status: int, code: str, detail: str, problem: dict[str, Any]) -> None:
         super().__init__(f"{status} {code}: {detail}")
@@ -29,6 +44,15 @@ class JifenError(Exception):
         self.code = code
         self.detail = detail
         self.problem = problem
+
+    @property
+    def title(self) -> str:
+        return str(self.problem.get("title") or "")
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """What the problem carries beyond its standard members."""
+        return {k: v for k, v in self.problem.items() if k not in _STANDARD_MEMBERS}
 
 
 class InvalidRequest(JifenError):
@@ -129,7 +153,7 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         seconds = float(value)
     except ValueError:
         try:
-            seconds = (parsedate_to_datetime(value) - utc_now()).total_seconds()
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
         except (TypeError, ValueError):
             return None
     return max(0.0, seconds) if math.isfinite(seconds) else None

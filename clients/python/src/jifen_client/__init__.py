@@ -1,0 +1,147 @@
+"""A typed Python client of the jifen API (httpx, synchronous), for clerks' tools, tills
+and third-party back ends. It needs httpx and nothing else.
+
+    from jifen_client import JifenClient, JifenError
+
+    with JifenClient("https://jifen.example.cn", client_id=..., client_secret=...) as jifen:
+        binding = jifen.bind_member("openid-123", code="BMR6B-5Q4UD")
+        for balance in jifen.bound_balances(binding.id):
+            print(balance.holder, balance.available)
+
+Invariants: a booking retried by the client carries the same Idempotency-Key as the first
+attempt, so it books at most once; requests without a key are retried only when they
+never reached the server. Answers are frozen dataclasses (jifen_client.models) that
+ignore fields a newer server adds.
+"""
+
+from jifen_client._decode import DecodeError, decode
+from jifen_client.api import Id, JifenClient, new_idempotency_key
+from jifen_client.errors import (
+    AccessDenied,
+    AuthenticationFailed,
+    Conflict,
+    IdempotencyKeyReused,
+    InsufficientPoints,
+    InvalidRequest,
+    JifenError,
+    NotFound,
+    RateLimited,
+    ServerError,
+)
+from jifen_client.models import (
+    AccountRead,
+    ApiKeyIssued,
+    ApiKeyRead,
+    AuditEventRead,
+    AwaitingRecordRead,
+    BalanceRead,
+    BatchItemRead,
+    BatchRead,
+    BindingRead,
+    BoundBalanceRead,
+    BoundMemberRead,
+    ClientIssued,
+    ClientSecretRotated,
+    CredentialIssued,
+    EntryRead,
+    GrantRead,
+    HouseholdRead,
+    MemberRead,
+    ObjectionRead,
+    Page,
+    PageRead,
+    PostingRead,
+    RecordPreviewRead,
+    RecordPreviewRowRead,
+    RecordRead,
+    ReviewRead,
+    RoleRead,
+    SheetRowRead,
+    StandingRead,
+    StatementLineRead,
+    StatementNoticeRead,
+    StatementRead,
+    TokenRead,
+    TownshipRead,
+    TrackBalanceRead,
+    UserRead,
+    VillageRead,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryDetail,
+    WebhookEndpoint,
+    WebhookEndpointIssued,
+    WebhookEndpointSecretRotated,
+    WebhookEvent,
+    WhoAmIRead,
+)
+from jifen_client.webhooks import WebhookVerificationError, sign_webhook, verify_webhook
+
+__version__ = "1.0.0"
+
+__all__ = [
+    "AccessDenied",
+    "AccountRead",
+    "ApiKeyIssued",
+    "ApiKeyRead",
+    "AuditEventRead",
+    "AuthenticationFailed",
+    "AwaitingRecordRead",
+    "BalanceRead",
+    "BatchItemRead",
+    "BatchRead",
+    "BindingRead",
+    "BoundBalanceRead",
+    "BoundMemberRead",
+    "ClientIssued",
+    "ClientSecretRotated",
+    "Conflict",
+    "CredentialIssued",
+    "DecodeError",
+    "EntryRead",
+    "GrantRead",
+    "HouseholdRead",
+    "Id",
+    "IdempotencyKeyReused",
+    "InsufficientPoints",
+    "InvalidRequest",
+    "JifenClient",
+    "JifenError",
+    "MemberRead",
+    "NotFound",
+    "ObjectionRead",
+    "Page",
+    "PageRead",
+    "PostingRead",
+    "RateLimited",
+    "RecordPreviewRead",
+    "RecordPreviewRowRead",
+    "RecordRead",
+    "ReviewRead",
+    "RoleRead",
+    "ServerError",
+    "SheetRowRead",
+    "StandingRead",
+    "StatementLineRead",
+    "StatementNoticeRead",
+    "StatementRead",
+    "TokenRead",
+    "TownshipRead",
+    "TrackBalanceRead",
+    "UserRead",
+    "VillageRead",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookDeliveryDetail",
+    "WebhookEndpoint",
+    "WebhookEndpointIssued",
+    "WebhookEndpointSecretRotated",
+    "WebhookEvent",
+    "WebhookVerificationError",
+    "WhoAmIRead",
+    "__version__",
+    "decode",
+    "new_idempotency_key",
+    "sign_webhook",
+    "verify_webhook",
+]
