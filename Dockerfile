@@ -19,7 +19,8 @@ FROM python:3.11-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libpq5 \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --create-home --home-dir /var/lib/jifen jifen
+    && useradd --system --uid 10001 --create-home --home-dir /var/lib/jifen jifen \
+    && install -d -o jifen -g jifen /var/lib/jifen/evidence
 COPY --from=build /opt/jifen /opt/jifen
 # PSYCOPG_IMPL=c: psycopg refuses to start rather than fall back to pure Python.
 ENV PATH=/opt/jifen/bin:$PATH \

@@ -124,8 +124,9 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    # Evidence photos on disk in the test's own directory (on PostgreSQL too).
+    return Settings(database_url=database_url, evidence_dir=str(tmp_path / "evidence"))
 
 
 @pytest.fixture

@@ -179,6 +179,12 @@ def test_the_compose_file_runs_jifen_with_postgresql() -> None:
     # Two replicas start together: the migration lock keeps them from racing.
     assert jifen["deploy"]["replicas"] == 2
     assert "healthcheck" in services["postgres"]
+    # The replicas keep evidence photos on one shared volume the image's user owns.
+    assert env["JIFEN_EVIDENCE_DIR"] == "/var/lib/jifen/evidence"
+    assert "evidence:/var/lib/jifen/evidence" in jifen["volumes"]
+    assert "evidence" in compose["volumes"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "install -d -o jifen -g jifen /var/lib/jifen/evidence" in dockerfile
 
 
 @pytest.mark.parametrize("secure", [True, False])

@@ -92,7 +92,7 @@ def test_http_problems_follow_accept_language_and_link_to_the_served_catalog() -
     assert chinese.headers["content-language"] == "zh-CN"
     body = chinese.json()
     assert (body["code"], body["title"]) == ("not_found", "资源不存在")
-    assert body["detail"] == "route /v1/no-such-thing 不存在"
+    assert body["detail"] == "路径 /v1/no-such-thing 不存在"
 
     page = client.get(body["type"].split("#")[0])
     assert page.status_code == 200

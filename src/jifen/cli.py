@@ -103,7 +103,8 @@ def seed_demo(
     ] = None,
 ) -> None:
     """Seed a demo township with two villages, households, members and entries."""
-    from jifen.demo.seed import seed
+    from jifen.demo import guides as demo_guides
+    from jifen.demo.seed import TOWNSHIP_CODE, seed
 
     settings = Settings()
     database = Database(settings)
@@ -121,6 +122,14 @@ def seed_demo(
         env_file.chmod(0o600)
         env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
         typer.echo(f"the guides' settings are in {env_file}: source it (docs/guides/)")
+    if env:
+        # What a newcomer tries first: each guide, its settings, a first command.
+        for line in demo_guides.lines(
+            env_file=str(env_file or "demo.env (write it with --env-file demo.env)"),
+            township_code=TOWNSHIP_CODE,
+            village_codes=["qingquan", "xinhua"],
+        ):
+            typer.echo(line)
 
 
 @app.command("create-admin")
@@ -362,16 +371,14 @@ def tick_command(
     ] = None,
     village: Annotated[str | None, typer.Option(help="Village id or code; default: all")] = None,
 ) -> None:
-    """Open and close the public notice lists that fell due (posting held entries), book
-    the points expiries and year-end clearings that fell due, and announce points about
-    to expire. Safe to run twice, and after a gap: it catches up, in order."""
+    """Open and close the public notice lists that fell due (posting held entries) and
+    close the boards they settle (storing the chain head, board.finalized), book the
+    points expiries and year-end clearings that fell due, and announce points about to
+    expire. Safe to run twice, and after a gap: it catches up, in order."""
     from datetime import datetime, timedelta
 
-    from jifen.api import idempotency
-    from jifen.checkpoints import service as checkpoints
-    from jifen.expiry import service as expiry
+    from jifen import tick
     from jifen.kit.clock import utc_now
-    from jifen.notice import service as notice
     from jifen.problems import NotFound
 
     settings = Settings()
@@ -388,42 +395,15 @@ def tick_command(
             typer.echo(f"--now {now} is in the future: nothing may be booked ahead", err=True)
             raise typer.Exit(2)
     database = Database(settings)
-    purged = None
-    signed = None
     try:
-        # Notice lists first: points posted at a list's closing are then seen by expiry.
-        listed = notice.tick(database, now=at, village=village, progress=typer.echo)
-        report = expiry.tick(database, now=at, village=village, progress=typer.echo)
-        if village is None:
-            # Idempotency records belong to callers, not villages: purged on a full tick.
-            purged = idempotency.purge_expired(database, now=at, progress=typer.echo)
-            # Last: the heads signed include what this tick booked.
-            signed = checkpoints.scheduled(database, settings, now=at, progress=typer.echo)
+        report = tick.run(database, settings, now=at, village=village, progress=typer.echo)
     except NotFound:
         typer.echo(f"no village {village!r}", err=True)
         raise typer.Exit(2) from None
     finally:
         database.dispose()
-    typer.echo(
-        f"tick at {at.isoformat()}: {report.entries} entries booked, "
-        f"{report.notices} notices of points expiring, "
-        f"notice lists {listed.opened} opened and {listed.closed} closed "
-        f"({listed.posted} held entries posted)"
-        + (
-            f", {purged.purged} idempotency records older than "
-            f"{settings.idempotency_retention_days} days purged"
-            if purged is not None
-            else ""
-        )
-        + (
-            f", {signed.signed} village heads signed into checkpoints"
-            + (f" ({signed.refused} NOT SIGNED)" if signed.refused else "")
-            if signed is not None
-            else ""
-        )
-    )
-    failed = report.failed or listed.failed or (signed is not None and signed.failed)
-    raise typer.Exit(1 if failed else 0)
+    typer.echo(report.summary(settings))
+    raise typer.Exit(1 if report.failed else 0)
 
 
 @app.command("import-sheet")

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 # Redos of one group before its remaining units run one per transaction.
 REDOS_MAX = 4
+_UNFINISHED_ZH = "写入未能及时完成，结果未知"
 
 
 @dataclass(eq=False)
@@ -109,7 +110,7 @@ class Committer:
         group limit allows."""
         with self._cond:
             if self._stopping:
-                raise DatabaseUnavailable("the service is shutting down")
+                raise DatabaseUnavailable("the service is shutting down", detail_zh="服务正在关闭")
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="jifen-committer", daemon=True
@@ -173,6 +174,7 @@ class Committer:
         except TimeoutError:
             raise DatabaseUnavailable(
                 "the write did not finish in time; its outcome is unknown",
+                detail_zh=_UNFINISHED_ZH,
                 outcome="unknown",
             ) from None
 
@@ -218,13 +220,17 @@ class Committer:
             return unit.future.result(self._group_bound())
         except concurrent.futures.TimeoutError:
             raise DatabaseUnavailable(
-                "the write did not finish in time; its outcome is unknown", outcome="unknown"
+                "the write did not finish in time; its outcome is unknown",
+                detail_zh=_UNFINISHED_ZH,
+                outcome="unknown",
             ) from None
 
     def _expired(self) -> DatabaseUnavailable:
         return DatabaseUnavailable(
             f"the write waited {self.wait_timeout_seconds:g} s for its turn and was "
-            "withdrawn; nothing was written"
+            "withdrawn; nothing was written",
+            detail_zh=f"该写入排队等待了 {self.wait_timeout_seconds:g} 秒仍未轮到，已撤回，"
+            "未写入任何内容",
         )
 
     def _group_bound(self) -> float:
@@ -427,7 +433,12 @@ class Committer:
         except BaseException as exc:
             _quietly_roll_back(session)
             if isinstance(exc, RunAgainLater):
-                unit.outcome = (None, DatabaseUnavailable("the books stayed busy; try again"))
+                unit.outcome = (
+                    None,
+                    DatabaseUnavailable(
+                        "the books stayed busy; try again", detail_zh="账本一直忙碌，请重试"
+                    ),
+                )
             elif isinstance(exc, Exception) and (
                 _refused_by_database(exc) or (not _is_group_failure(exc) and not committing)
             ):
@@ -505,6 +516,7 @@ def _as_unavailable(exc: BaseException, committing: bool) -> BaseException:
         return DatabaseUnavailable(
             "the database did not answer in time"
             + ("; the commit was under way, so its outcome is unknown" if committing else ""),
+            detail_zh="数据库未能及时响应" + ("；提交已在进行中，结果未知" if committing else ""),
             outcome="unknown" if committing else "not_written",
         )
     return exc

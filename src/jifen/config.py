@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import PurePath
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -95,6 +96,23 @@ class Settings(BaseSettings):
     checkpoint_dir: str | None = None
     # `jifen tick` writes checkpoints when the last is older than this.
     checkpoint_every_minutes: int = 60
+    # `jifen serve` runs `jifen tick` itself every N minutes (notice lists, boards,
+    # expiry, purges, checkpoints); 0, the default, leaves it to cron or a timer.
+    tick_every_minutes: int = Field(default=0, ge=0, le=1440)
+
+    # --- evidence photos of records (jifen.evidence) -----------------------------------------
+    # On disk (the default): this directory, else `evidence/` beside the SQLite file (or in
+    # the working directory when the database is PostgreSQL). In an S3-compatible bucket
+    # when a bucket is named: credentials come from the usual AWS_* variables.
+    evidence_dir: str | None = None
+    evidence_s3_bucket: str | None = None
+    evidence_s3_endpoint_url: str | None = None
+    evidence_s3_region: str | None = None
+    evidence_s3_prefix: str = "evidence/"
+    # What an upload may be: bytes of the file, and pixels of the image (a small file
+    # that decompresses into gigabytes is refused before it is decoded).
+    evidence_photo_bytes_max: int = Field(default=5 * 1024 * 1024, ge=1024)
+    evidence_photo_pixels_max: int = Field(default=50_000_000, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -127,6 +145,36 @@ class Settings(BaseSettings):
                 "which key signs must not be a guess"
             )
         return self
+
+    @model_validator(mode="after")
+    def _whole_s3_or_none(self) -> Settings:
+        named = {
+            "JIFEN_EVIDENCE_S3_ENDPOINT_URL": self.evidence_s3_endpoint_url,
+            "JIFEN_EVIDENCE_S3_REGION": self.evidence_s3_region,
+        }
+        given = [name for name, value in named.items() if value]
+        if given and not self.evidence_s3_bucket:
+            raise ValueError(
+                f"{' and '.join(given)} set without JIFEN_EVIDENCE_S3_BUCKET: name the "
+                "bucket, or unset them to keep evidence photos on disk"
+            )
+        if self.evidence_s3_bucket and self.evidence_dir:
+            raise ValueError(
+                "set JIFEN_EVIDENCE_S3_BUCKET or JIFEN_EVIDENCE_DIR, not both: where evidence "
+                "photos are kept must not be a guess"
+            )
+        return self
+
+    @property
+    def evidence_directory(self) -> str:
+        """Where the disk storage keeps evidence photos."""
+        if self.evidence_dir:
+            return self.evidence_dir
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and ":memory:" not in self.database_url:
+            path = self.database_url[len(prefix) :].split("?")[0]
+            return str(PurePath(path).parent / "evidence")
+        return "evidence"
 
     @field_validator("webhook_ports")
     @classmethod

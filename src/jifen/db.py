@@ -50,9 +50,10 @@ _BATCH_KEY = "jifen.write_batch"
 class DatabaseUnavailable(Exception):
     """A bounded wait on the database ran out (the API answers 503 with Retry-After)."""
 
-    def __init__(self, detail: str, *, outcome: str = "not_written") -> None:
+    def __init__(self, detail: str, *, detail_zh: str, outcome: str = "not_written") -> None:
         super().__init__(detail)
         self.detail = detail
+        self.detail_zh = detail_zh  # the same in Chinese, for the 503's Chinese reader
         # "not_written": nothing of the request was written; "unknown": the commit was
         # under way when the wait ended (retry with the same Idempotency-Key).
         self.outcome = outcome
@@ -387,7 +388,8 @@ def _sqlite_engine(
         if write_lock is not None:
             if not write_lock.acquire(timeout=busy_ms / 1000):
                 raise DatabaseUnavailable(
-                    f"the database stayed busy with other writes for {busy_ms} ms"
+                    f"the database stayed busy with other writes for {busy_ms} ms",
+                    detail_zh=f"数据库忙于其他写入，已等待 {busy_ms} 毫秒",
                 )
             connection.info["holds_write_lock"] = True
         try:

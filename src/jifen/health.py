@@ -40,7 +40,7 @@ def _probe(db: Database) -> float:
 async def ready(request: Request) -> JSONResponse:
     db: Database = request.app.state.db
     checks: dict[str, Any] = {}
-    problem = None
+    problem = problem_zh = None
     try:
         seconds = await asyncio.wait_for(
             asyncio.get_running_loop().run_in_executor(_probes, _probe, db),
@@ -49,7 +49,7 @@ async def ready(request: Request) -> JSONResponse:
         checks["database"] = {"status": "ok", "latency_ms": round(seconds * 1000, 2)}
     except Exception as exc:  # any failure means not ready
         checks["database"] = {"status": "unavailable", "error": type(exc).__name__}
-        problem = "the database does not answer"
+        problem, problem_zh = "the database does not answer", "数据库无响应"
     committer = db.committer
     busy_since = committer.busy_since
     stuck = busy_since is not None and time.monotonic() - busy_since > db.operation_timeout_seconds
@@ -57,14 +57,15 @@ async def ready(request: Request) -> JSONResponse:
         "status": "stuck" if stuck or not committer.is_alive else "ok",
         "queued": committer.queued,
     }
-    if stuck or not committer.is_alive:
-        problem = problem or "the group committer is not making progress"
-    if problem is None:
+    if problem is None and (stuck or not committer.is_alive):
+        problem = "the group committer is not making progress"
+        problem_zh = "组提交器没有进展"
+    if problem is None or problem_zh is None:
         return JSONResponse({"status": "ready", "checks": checks})
     retry_after: int = request.app.state.settings.retry_after_seconds
-    body = ServiceUnavailable(problem, retry_after_seconds=retry_after, outcome="not_written").body(
-        instance=request.url.path
-    )
+    body = ServiceUnavailable(
+        problem, detail_zh=problem_zh, retry_after_seconds=retry_after, outcome="not_written"
+    ).body(instance=request.url.path)
     return JSONResponse(
         {**body, "checks": checks},
         status_code=503,

@@ -16,6 +16,7 @@ from jifen.access.ratelimit import RateLimiter
 from jifen.access.router import oauth_router
 from jifen.access.router import router as access_router
 from jifen.api.routing import document_constraints
+from jifen.boards.binding_router import router as bound_boards_router
 from jifen.boards.public_router import PAGE_PATH, village_page
 from jifen.boards.public_router import router as public_router
 from jifen.boards.router import router as boards_router
@@ -25,6 +26,8 @@ from jifen.charters.whatif_router import router as whatif_router
 from jifen.checkpoints.router import router as checkpoints_router
 from jifen.config import Settings
 from jifen.db import Database
+from jifen.evidence import storage as evidence_storage
+from jifen.evidence.router import router as evidence_router
 from jifen.expiry.router import router as expiry_router
 from jifen.labor.router import router as labor_router
 from jifen.ledger.router import router as ledger_router
@@ -65,8 +68,10 @@ def create_app(
     database: Database | None = None,
     *,
     webhook_worker: bool = False,
+    tick_scheduler: bool = False,
 ) -> FastAPI:
-    """The API. With `webhook_worker`, a thread delivers webhooks while the app runs."""
+    """The API. With `webhook_worker`, a thread delivers webhooks while the app runs;
+    with `tick_scheduler`, a thread runs `jifen tick` every JIFEN_TICK_EVERY_MINUTES."""
     settings = settings or Settings()
     app = FastAPI(
         lifespan=_lifespan,
@@ -86,6 +91,7 @@ def create_app(
             {"name": "webhooks", "description": "Signed event deliveries to clients"},
             {"name": "charters", "description": "Village charters (村规民约积分制) and what-if"},
             {"name": "records", "description": "Recording, review (初审/复核) and revocation"},
+            {"name": "evidence", "description": "Evidence photos (证据照片) of records"},
             {"name": "labor", "description": "Village projects, activities and QR check-in"},
             {"name": "rankings", "description": "Leaderboards and member histories"},
             {"name": "boards", "description": "Red/black boards (红黑榜) and board rules"},
@@ -97,10 +103,13 @@ def create_app(
     # A database the app made is the app's to close when it stops.
     app.state.owns_db = database is None
     app.state.webhook_worker = webhook_worker
+    app.state.tick_scheduler = tick_scheduler
     app.state.rate_limiter = RateLimiter(settings.rate_limit)
     app.state.token_limiter = RateLimiter(settings.token_rate_limit)
     app.state.binding_limiter = RateLimiter(settings.binding_rate_limit)
     app.state.public_limiter = RateLimiter(settings.public_rate_limit)
+    # Refuses a bucket without credentials now rather than at the first upload.
+    app.state.evidence_storage = evidence_storage.from_settings(settings)
     install_handlers(app)
     app.include_router(ledger_router)
     app.include_router(tenancy_router)
@@ -110,6 +119,7 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(charters_router)
     app.include_router(records_router)
+    app.include_router(evidence_router)
     app.include_router(labor_router)
     app.include_router(rankings_router)
     app.include_router(whatif_router)
@@ -119,6 +129,7 @@ def create_app(
     app.include_router(subsidies_router)
     app.include_router(spaces_router)
     app.include_router(boards_router)
+    app.include_router(bound_boards_router)
     app.include_router(public_router)
     # The public display page (公示栏) for a village's screen or a phone: no sign-in.
     app.add_route(PAGE_PATH, village_page, methods=["GET"], include_in_schema=False)
@@ -145,7 +156,11 @@ def create_served_app() -> FastAPI:
     """What `jifen serve` runs: the API, and the webhook worker unless it runs apart."""
     settings = Settings()
     observability.configure_logging(settings)
-    return create_app(settings, webhook_worker=settings.webhook_worker_in_process)
+    return create_app(
+        settings,
+        webhook_worker=settings.webhook_worker_in_process,
+        tick_scheduler=settings.tick_every_minutes > 0,
+    )
 
 
 @asynccontextmanager
@@ -158,9 +173,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.webhook_worker:
         worker = DeliveryWorker(db, app.state.settings)
         worker.start_in_thread()
+    scheduler = None
+    if app.state.tick_scheduler:
+        from jifen.tick import Scheduler  # the tick imports most services
+
+        scheduler = Scheduler(db, app.state.settings)
+        scheduler.start()
+    app.state.scheduler = scheduler
     try:
         yield
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         if worker is not None:
             worker.stop()
         if app.state.owns_db:

@@ -449,7 +449,11 @@ def install(app: FastAPI, settings: Settings, database: Database) -> Metrics:
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             supplied.strip().encode(), token.encode()
         ):
-            return render(Unauthenticated("/metrics needs JIFEN_METRICS_TOKEN"), request)
+            refusal = Unauthenticated(
+                "/metrics needs JIFEN_METRICS_TOKEN",
+                detail_zh="访问 /metrics 需要 JIFEN_METRICS_TOKEN",
+            )
+            return render(refusal, request)
         return Response(metrics.exposition(), media_type=PROMETHEUS_MEDIA_TYPE)
 
     app.add_route("/metrics", serve_metrics, methods=["GET"], include_in_schema=False)

@@ -32,6 +32,8 @@ from jifen.access.permissions import Permission, ScopeKind
 from jifen.api.routing import UnitOfWorkRoute, api_routes
 from jifen.boards import service as boards
 from jifen.charters import service as charters
+from jifen.evidence import service as evidence
+from jifen.evidence import storage as evidence_storage
 from jifen.kit.clock import utc_now
 from jifen.labor import service as labor
 from jifen.ledger.policy import AccountKind
@@ -50,6 +52,7 @@ from jifen.records import service as records
 from jifen.spaces import service as spaces
 from jifen.subsidies import service as subsidies
 from tests.access import world as w
+from tests.evidence.photos import photo as make_photo
 from tests.factories import (
     account_of,
     award,
@@ -85,9 +88,16 @@ CLIENT_ROUTES = {
     "get_bound_history",
     "get_bound_expiring",
     "create_bound_objection",
+    # The public display's boards and notice lists, read through a binding (boards:read).
+    "list_bound_boards",
+    "get_bound_board",
+    "list_bound_notice_lists",
+    "get_bound_notice_list",
     "delete_binding",
     "bound_catalog",
     "bound_redemptions",
+    # An evidence photo of the bound member's own record.
+    "get_bound_evidence_photo",
 }
 # The public display (公示栏) needs no credentials at all (tests/boards/test_public.py).
 PUBLIC = {
@@ -96,6 +106,7 @@ PUBLIC = {
     "get_public_board",
     "list_public_notice_lists",
     "get_public_notice_list",
+    "check_public_chain",
 }
 # Reads of the township's own record and lists, open to anyone with tenancy:read in it
 # (village staff included), with lists narrowed to what the caller may see.
@@ -154,6 +165,8 @@ VILLAGE_READS = {
     "list_boards",
     "get_board",
     "list_space_inspections",
+    # An evidence photo cited by a record (here the place member's): entries:read.
+    "get_evidence_photo",
 }
 READER = ANY | TOWNSHIP_READS | VILLAGE_READS
 # Public notice (公示): notice:read is every built-in staff role's (the matrix's own
@@ -297,6 +310,8 @@ CHARTER_WORK = {
     "create_project_meeting",
     # Inspections of adopted spaces are records under the charter (records:create).
     "create_space_inspection",
+    # Evidence photos are uploaded by whoever records (records:create).
+    "create_evidence_photo",
     "list_inspections_due",
 }
 
@@ -433,6 +448,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
             "get_statement",
             "get_entry",
             "get_record",
+            "get_evidence_photo",
             "get_member_history",
             "get_household_history",
             "get_member_expiring",
@@ -492,6 +508,7 @@ VILLAGE_LEVEL_TARGETS = {
     "board_id",
     "notice_list_id",
     "notice_objection_id",
+    "evidence_photo_id",
 }
 
 # Query parameters naming the list's parent, by route.
@@ -645,8 +662,10 @@ class Fresh:
             ids.update(_labor_ids(self.world, place_name))
         if {"space_id", "space_claim_id"} & wanted:
             ids.update(_space_ids(self.world, place_name))
+        if "evidence_photo_id" in wanted:
+            ids.update(_evidence_ids(self.world, place_name))
         if "board_id" in wanted:
-            ids.update(_board_ids(self.world, place_name))
+            ids.update(_board_ids(self.world, place_name, published=route.name in PUBLISHED))
         if {"notice_list_id", "notice_objection_id"} & wanted or route.name in NEEDS_NOTICE:
             ids.update(_notice_ids(self.world, place_name))
         if "subsidy_settlement_id" in wanted:
@@ -797,8 +816,13 @@ def _labor_ids(world: w.World, place_name: str) -> dict[str, str]:
     }
 
 
-def _board_ids(world: w.World, place_name: str) -> dict[str, str]:
-    """A draft board of the place's village (no rules: publishing it books nothing)."""
+# Routes that read only published boards (a binding sees what the public display shows).
+PUBLISHED = {"get_bound_board"}
+
+
+def _board_ids(world: w.World, place_name: str, *, published: bool = False) -> dict[str, str]:
+    """A draft board of the place's village (no rules: publishing it books nothing), or
+    a published one."""
     place = world.places[place_name]
     with world.db.unit_of_work() as session:
         board = boards.create_board(
@@ -814,7 +838,40 @@ def _board_ids(world: w.World, place_name: str) -> dict[str, str]:
             actor="test",
             now=utc_now(),
         )
+        if published:
+            boards.publish(
+                session,
+                board_id=board.id,
+                recorder=records.Recorder("test", frozenset({"village_clerk"})),
+                clock=clock(world.settings),
+            )
     return {"board_id": str(board.id)}
+
+
+def _evidence_ids(world: w.World, place_name: str) -> dict[str, str]:
+    """A photo of the place's village, cited by the place member's record."""
+    place = world.places[place_name]
+    n = next(_n)
+    with world.db.unit_of_work() as session:
+        photo = evidence.upload(
+            session,
+            evidence_storage.from_settings(world.settings),
+            village_id=place.village.id,
+            township_id=place.township.id,
+            data=make_photo(colour=(n % 256, n // 256 % 256, 77)),
+            bytes_max=world.settings.evidence_photo_bytes_max,
+            pixels_max=world.settings.evidence_photo_pixels_max,
+            actor="test",
+            now=utc_now(),
+        )
+        evidence.attach(
+            session,
+            [photo.id],
+            record_id=uuid.UUID(place.ids["record_id"]),
+            village_id=place.village.id,
+            now=utc_now(),
+        )
+    return {"evidence_photo_id": str(photo.id)}
 
 
 def _space_ids(world: w.World, place_name: str) -> dict[str, str]:

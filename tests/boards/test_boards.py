@@ -115,7 +115,9 @@ def test_an_evaluation_board_books_its_points_once(client: TestClient, bw: Board
     published = client.post(f"/v1/boards/{board['id']}/publications")
     assert published.status_code == 201, published.text
     body = published.json()
-    assert body["status"] == "published"
+    # No public notice in this charter: nothing waits, the board closes as it publishes.
+    assert body["status"] == "closed"
+    assert body["closed_at"] is not None and body["head_seq"] is not None
     # Red: +10 each (first 2). Black: −5, but 李家 holds 4 and the floor is zero: −4.
     assert [(e["record_status"], e["points"]) for e in body["entries"]] == [
         ("approved", 10),

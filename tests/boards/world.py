@@ -37,7 +37,7 @@ ID_TAILS = ("731X", "582X", "904X")
 PERSONAL_NAMES = ("张三", "张小梅", "李四", "王五", "王建国", "欧阳娜娜", "王建国户")
 
 
-def charter(*, notice_before: bool) -> dict[str, Any]:
+def charter(*, notice_before: bool, clerk_reviewed: bool = False) -> dict[str, Any]:
     document: dict[str, Any] = {
         "title": "清泉村环境卫生红黑榜积分办法",
         "effective_on": "2026-01-01",
@@ -85,6 +85,12 @@ def charter(*, notice_before: bool) -> dict[str, Any]:
             },
         ],
     }
+    if clerk_reviewed:
+        # A clerk's records wait for a second clerk's 复核.
+        document["settings"]["review"] = {
+            "stages": [{"id": "final_review", "label": "复核", "roles": ["village_clerk"]}],
+            "required": {"village_clerk": ["final_review"]},
+        }
     if notice_before:
         document["settings"]["public_notice"] = {
             "lists": [
@@ -126,12 +132,20 @@ class BoardWorld:
 
 
 def board_world(
-    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, *, notice_before: bool
+    db: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    notice_before: bool,
+    clerk_reviewed: bool = False,
 ) -> BoardWorld:
     # Notice lists are refused in charters until their API lands; the boards follow them.
     monkeypatch.setattr(charter_document, "NOTICE_LISTS_APPLIED", True, raising=False)
     world = make_world(db, settings, None)
-    world.publish(charter(notice_before=notice_before), now=at(2026, 1, 1, 0))
+    world.publish(
+        charter(notice_before=notice_before, clerk_reviewed=clerk_reviewed),
+        now=at(2026, 1, 1, 0),
+    )
     with db.unit_of_work() as session:
         village = session.get(Village, world.village_id)
         assert village is not None

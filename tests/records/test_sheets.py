@@ -228,6 +228,18 @@ def test_a_json_batch_is_previewed_without_writing(
     assert [r["outcome"] for r in preview["rows"]] == ["booked", "capped", "duplicate", "refused"]
     assert preview["rows"][3]["problem"]["code"] == "unknown_rule"
     assert [r["idempotency_key"] for r in preview["rows"]] == ["j-1", "j-2", "j-3", "j-4"]
+    assert preview["rows"][3]["problem"]["detail"].endswith("has no rule 'no_such_rule'")
+    # A refused row reads in the caller's language, as a refused request does.
+    zh = clerk | {"Accept-Language": "zh-CN"}
+    in_chinese = ok(client.post(url, json={"items": items}, headers=zh))["rows"][3]["problem"]
+    assert in_chinese["title"] == "生效的章程版本中没有该条规则"
+    assert in_chinese["detail"].endswith("版章程中没有规则 no_such_rule")
+    atomic = problem(
+        client.post(url, json={"items": items, "atomic": True}, headers=zh),
+        422,
+        "validation_failed",
+    )
+    assert atomic["detail"] == "试运行会列出每一项的结果：请不要填写 atomic"
     assert _balance(client, household_id=round_["household_id"]) == {"main": 0}
     problem(
         client.post(url, json={"items": items, "atomic": True}, headers=clerk),

@@ -321,6 +321,13 @@ def test_what_if_refusals(db: Database, client: TestClient) -> None:
     ).json()
     assert invalid["code"] == "subsidy_scheme_invalid"
     assert [e["field"] for e in invalid["errors"]] == ["scheme.pool_fen"]
+    assert invalid["errors"][0]["message_zh"] == "应不小于 0"
+    in_chinese = client.post(
+        url,
+        json={**Q1, "scheme": {**APPROVED, "pool_fen": -1}},
+        headers={**finance, "Accept-Language": "zh-CN"},
+    ).json()
+    assert in_chinese["detail"] == "补助方案文件有 1 处错误：scheme.pool_fen"
     # A scheme version of another township is not found.
     with db.unit_of_work() as session:
         other = make_township(session)

@@ -231,15 +231,23 @@ def member_for_card(session: Session, token: str, *, village_id: uuid.UUID | Non
         or key is None
         or not hmac.compare_digest(claim.mac, _mac(key, claim.member_id, claim.serial))
     ):
-        raise CardInvalid("the card was not made by this service, or it was misread")
+        raise CardInvalid(
+            "the card was not made by this service, or it was misread",
+            detail_zh="该卡不是本系统制发的，或读卡有误",
+        )
     member = session.get(Member, claim.member_id)
     if member is None:
-        raise CardInvalid("the card names no member of this service")
+        raise CardInvalid(
+            "the card names no member of this service", detail_zh="该卡对应的村民不在本系统中"
+        )
     _refuse_other_village(member, village_id)
     current = _cards_issued(session, member.id)
     if claim.serial > current:
         # Only a database restored from before the card was issued gets here.
-        raise CardInvalid("the card is newer than any this service issued")
+        raise CardInvalid(
+            "the card is newer than any this service issued",
+            detail_zh="该卡比本系统制发过的任何卡都新",
+        )
     if claim.serial < current:
         replaced_at = session.execute(
             select(MemberCredential.created_at)
@@ -263,7 +271,10 @@ def _member_for_random_card(
     ).scalar_one_or_none()
     member = None if credential is None else session.get(Member, credential.member_id)
     if credential is None or credential.kind != CARD or member is None:
-        raise CardInvalid("the card was not made by this service, or it was misread")
+        raise CardInvalid(
+            "the card was not made by this service, or it was misread",
+            detail_zh="该卡不是本系统制发的，或读卡有误",
+        )
     _refuse_other_village(member, village_id)
     if credential.revoked_at is not None:
         raise _revoked(member, credential.revoked_at)
@@ -272,13 +283,17 @@ def _member_for_random_card(
 
 def _refuse_other_village(member: Member, village_id: uuid.UUID | None) -> None:
     if village_id is not None and member.village_id != village_id:
-        raise CardOfAnotherVillage("the card is another village's; it is not valid here")
+        raise CardOfAnotherVillage(
+            "the card is another village's; it is not valid here",
+            detail_zh="这是其他村的积分卡，在本村无效",
+        )
 
 
 def _revoked(member: Member, replaced_at: datetime) -> CardRevoked:
     return CardRevoked(
         f"a new card was issued to this member at {as_utc(replaced_at).isoformat()}; "
         "this one is no longer valid",
+        detail_zh=f"已于 {as_utc(replaced_at).isoformat()} 为该村民补发新卡，此卡已失效",
         member_id=str(member.id),
         replaced_at=as_utc(replaced_at).isoformat(),
     )

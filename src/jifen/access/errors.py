@@ -11,8 +11,14 @@ class Unauthenticated(Problem):
     title_zh = "凭证缺失、未知、已过期或已吊销"
     status = 401
 
-    def __init__(self, detail: str | None = None, error: str = "invalid_token") -> None:
-        super().__init__(detail)
+    def __init__(
+        self,
+        detail: str | None = None,
+        error: str = "invalid_token",
+        *,
+        detail_zh: str | None = None,
+    ) -> None:
+        super().__init__(detail, detail_zh=detail_zh)
         self.headers["WWW-Authenticate"] = f'Bearer realm="jifen", error="{error}"'
 
 
@@ -30,7 +36,11 @@ class RateLimited(Problem):
     status = 429
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Too many requests; retry after {retry_after} s", retry_after=retry_after)
+        super().__init__(
+            f"Too many requests; retry after {retry_after} s",
+            detail_zh=f"请求过于频繁，请在 {retry_after} 秒后重试",
+            retry_after=retry_after,
+        )
         self.headers["Retry-After"] = str(retry_after)
 
 

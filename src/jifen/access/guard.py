@@ -214,7 +214,10 @@ def bearer_token(authorization: str | None) -> str | None:
         return None
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Authorization must be 'Bearer <API key or access token>'")
+        raise Unauthenticated(
+            "Authorization must be 'Bearer <API key or access token>'",
+            detail_zh="Authorization 请求头应为 'Bearer <API 密钥或访问令牌>'",
+        )
     return token.strip()
 
 
@@ -222,7 +225,10 @@ def authenticate(session: Session, token: str | None, now: datetime, today: date
     """`today` is the local date (of the villages' time zone): household membership is
     reckoned in it."""
     if token is None:
-        raise Unauthenticated("This endpoint needs credentials: Authorization: Bearer <token>")
+        raise Unauthenticated(
+            "This endpoint needs credentials: Authorization: Bearer <token>",
+            detail_zh="此接口需要凭证：Authorization: Bearer <令牌>",
+        )
     if credentials.looks_like_jwt(token):
         return _client_caller(session, token, now)
     return _key_caller(session, token, now, today)
@@ -273,12 +279,12 @@ def _key_caller(session: Session, token: str, now: datetime, today: date) -> Cal
         else []
     )
     if not rows or not credentials.same_digest(token, rows[0].secret_hash):
-        raise Unauthenticated("Unknown API key")
+        raise Unauthenticated("Unknown API key", detail_zh="未知的 API 密钥")
     first = rows[0]
     if first.revoked_at is not None:
-        raise Unauthenticated("This API key was revoked")
+        raise Unauthenticated("This API key was revoked", detail_zh="该 API 密钥已被吊销")
     if first.disabled_at is not None:
-        raise Unauthenticated("This user is disabled")
+        raise Unauthenticated("This user is disabled", detail_zh="该用户已被停用")
     grants = _grants_from(rows)
     return Caller(
         principal_id=first.principal_id,
@@ -355,14 +361,16 @@ def user_caller(session: Session, principal: Principal, today: date) -> Caller:
 def _client_caller(session: Session, token: str, now: datetime) -> Caller:
     claims = credentials.read_token(credentials.signing_key(session, now), token, now)
     if claims is None:
-        raise Unauthenticated("The access token is not valid or has expired")
+        raise Unauthenticated(
+            "The access token is not valid or has expired", detail_zh="访问令牌无效或已过期"
+        )
     row = session.execute(
         select(OAuthClient, Principal)
         .join(Principal, Principal.id == OAuthClient.principal_id)
         .where(OAuthClient.principal_id == uuid.UUID(claims["sub"]))
     ).first()
     if row is None or row.OAuthClient.revoked_at is not None:
-        raise Unauthenticated("This client was revoked")
+        raise Unauthenticated("This client was revoked", detail_zh="该客户端已被吊销")
     client = row.OAuthClient
     granted = set(str(claims.get("scope", "")).split()) & set(client.scopes)
     return Caller(
@@ -438,7 +446,10 @@ def _decide(caller: Caller, permission: Permission, scope: Scope) -> Exception |
             return None
     if visible or scope is GLOBAL:
         # Nothing to hide about the platform as a whole.
-        return Forbidden(f"Your roles do not include {permission.value} here")
+        return Forbidden(
+            f"Your roles do not include {permission.value} here",
+            detail_zh=f"您的角色在此不包含权限 {permission.value}",
+        )
     return scope.hidden()
 
 
@@ -490,13 +501,19 @@ def roles_over(caller: Caller, *, township_id: uuid.UUID, village_id: uuid.UUID)
 
 def check_anywhere(caller: Caller, permission: Permission) -> None:
     if not any(permission in grant.permissions for grant in caller.grants):
-        raise Forbidden(f"None of your roles include {permission.value}")
+        raise Forbidden(
+            f"None of your roles include {permission.value}",
+            detail_zh=f"您的角色都不包含权限 {permission.value}",
+        )
     caller.checked = True
 
 
 def check_client(caller: Caller, client_scope: ClientScope, scope: Scope) -> None:
     if client_scope.value not in caller.client_scopes:
-        raise Forbidden(f"This token does not carry the scope {client_scope.value}")
+        raise Forbidden(
+            f"This token does not carry the scope {client_scope.value}",
+            detail_zh=f"该令牌不含授权范围 {client_scope.value}",
+        )
     if scope is not GLOBAL and scope.client_id != caller.principal_id:
         raise scope.hidden()
     caller.checked = True
@@ -513,12 +530,17 @@ def authorize(session: Session, caller: Caller, access: Access, params: dict[str
         return GLOBAL
     if caller.is_client:
         if access.client_scope is None:
-            raise Forbidden("Third-party clients may not call this endpoint")
+            raise Forbidden(
+                "Third-party clients may not call this endpoint",
+                detail_zh="第三方客户端不能调用此接口",
+            )
         scope = resolve(session, access.on, params, caller) if access.on else GLOBAL
         check_client(caller, access.client_scope, scope)
         return scope
     if not access.staff:
-        raise Forbidden("Only third-party clients call this endpoint")
+        raise Forbidden(
+            "Only third-party clients call this endpoint", detail_zh="此接口仅供第三方客户端调用"
+        )
     if access.anywhere and access.permission is not None:
         check_anywhere(caller, access.permission)
         return GLOBAL
@@ -588,10 +610,12 @@ def resolve(session: Session, param: str, params: dict[str, str], caller: Caller
     try:
         identifier = uuid.UUID(raw)
     except ValueError:
-        message = f"{param} must be a UUID"
+        message, message_zh = f"{param} must be a UUID", f"{param} 应为 UUID"
+        error = {"location": ["path", param], "message": message, "type": "uuid_parsing"}
         raise ValidationFailed(
             message,
-            errors=[{"location": ["path", param], "message": message, "type": "uuid_parsing"}],
+            detail_zh=f"字段 path.{param}：{message_zh}",
+            errors=[{**error, "message_zh": message_zh}],
         ) from None
     scope = function(session, identifier, caller)
     if scope is None:

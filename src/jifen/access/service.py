@@ -59,7 +59,10 @@ def _scope_for(
         if village is None:
             raise NotFound("village", village_id)
         if township_id is not None and village.township_id != township_id:
-            raise ValidationFailed(f"village {village_id} is not in township {township_id}")
+            raise ValidationFailed(
+                f"village {village_id} is not in township {township_id}",
+                detail_zh=f"村 {village_id} 不属于乡镇 {township_id}",
+            )
         return Scope("village", village_id, village.township_id, village_id)
     if township_id is not None:
         return Scope("township", township_id, township_id)
@@ -73,6 +76,7 @@ def _hold_all(caller: Caller | None, permissions: Iterable[str], scope: Scope) -
     if missing:
         raise PermissionNotHeld(
             f"You do not hold {', '.join(missing)} here, so you cannot give it",
+            detail_zh=f"您在此没有权限 {'、'.join(missing)}，因此不能授予",
             missing=missing,
         )
 
@@ -98,7 +102,10 @@ def create_user(
         if member is None:
             raise NotFound("member", member_id)
         if member.village_id != scope.village_id:
-            raise ValidationFailed("a resident's user belongs to the member's own village")
+            raise ValidationFailed(
+                "a resident's user belongs to the member's own village",
+                detail_zh="村民的用户只能属于该村民所在的村",
+            )
     user = Principal(
         id=new_id(),
         kind="user",
@@ -117,7 +124,9 @@ def create_user(
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise AlreadyExists(f"username {username!r} is taken") from None
+        raise AlreadyExists(
+            f"username {username!r} is taken", detail_zh=f"用户名 {username!r} 已被占用"
+        ) from None
     return user
 
 
@@ -160,7 +169,10 @@ def update_user(
         user.name = name
     if password is not None:
         if user.username is None:
-            raise ValidationFailed("set a password only for a user with a username")
+            raise ValidationFailed(
+                "set a password only for a user with a username",
+                detail_zh="只有设置了用户名的用户才能设置密码",
+            )
         user.password_hash = credentials.hash_password(password)
     if disabled is not None:
         user.disabled_at = now if disabled else None
@@ -208,27 +220,48 @@ def grant_role(
     kind = ScopeKind(role.scope)
     if kind is ScopeKind.SYSTEM:
         if village_id is not None or user.township_id is not None:
-            raise RoleScopeMismatch("a platform role goes to a platform user, on no village")
+            raise RoleScopeMismatch(
+                "a platform role goes to a platform user, on no village",
+                detail_zh="平台角色只能授予平台用户，且不针对任何村",
+            )
         scope = GLOBAL
     elif kind is ScopeKind.TOWNSHIP:
         if village_id is not None:
-            raise RoleScopeMismatch(f"{role.code} is granted on a whole township, not a village")
+            raise RoleScopeMismatch(
+                f"{role.code} is granted on a whole township, not a village",
+                detail_zh=f"角色 {role.code} 只能在整个乡镇范围授予，不能针对某个村",
+            )
         if user.township_id is None:
-            raise RoleScopeMismatch("this user belongs to no township")
+            raise RoleScopeMismatch(
+                "this user belongs to no township", detail_zh="该用户不属于任何乡镇"
+            )
         scope = _scope_for(session, township_id or user.township_id, None)
     else:
         village_id = village_id or user.village_id
         if village_id is None:
-            raise RoleScopeMismatch(f"{role.code} is granted on one village: name it")
+            raise RoleScopeMismatch(
+                f"{role.code} is granted on one village: name it",
+                detail_zh=f"角色 {role.code} 针对单个村授予：请指明村",
+            )
         scope = _scope_for(session, None, village_id)
         if kind is ScopeKind.SELF and (user.member_id is None or user.village_id != village_id):
-            raise RoleScopeMismatch(f"{role.code} goes to a resident's own user, in their village")
+            raise RoleScopeMismatch(
+                f"{role.code} goes to a resident's own user, in their village",
+                detail_zh=f"角色 {role.code} 只能授予村民本人的用户，且在其所在村",
+            )
     if scope.township_id != user.township_id and kind is not ScopeKind.SYSTEM:
-        raise RoleScopeMismatch("a user is granted roles in their own township only")
+        raise RoleScopeMismatch(
+            "a user is granted roles in their own township only",
+            detail_zh="用户只能在其所属乡镇内被授予角色",
+        )
     if role.township_id is not None and role.township_id != scope.township_id:
-        raise RoleScopeMismatch("this role belongs to another township")
+        raise RoleScopeMismatch(
+            "this role belongs to another township", detail_zh="该角色属于其他乡镇"
+        )
     if role.village_id is not None and role.village_id != scope.village_id:
-        raise RoleScopeMismatch("this role belongs to another village")
+        raise RoleScopeMismatch(
+            "this role belongs to another village", detail_zh="该角色属于其他村"
+        )
     _hold_all(caller, [Permission.ACCESS_MANAGE, *role.permissions], scope)
     grant = RoleGrant(
         id=new_id(),
@@ -296,9 +329,15 @@ def create_role(
     now: datetime,
 ) -> Role:
     if scope_kind is ScopeKind.SYSTEM:
-        raise RoleScopeMismatch("townships and villages cannot define platform roles")
+        raise RoleScopeMismatch(
+            "townships and villages cannot define platform roles",
+            detail_zh="乡镇和村不能定义平台角色",
+        )
     if village_id is not None and scope_kind is ScopeKind.TOWNSHIP:
-        raise RoleScopeMismatch("a village's own role is granted on that village only")
+        raise RoleScopeMismatch(
+            "a village's own role is granted on that village only",
+            detail_zh="村自定义的角色只能在该村授予",
+        )
     scope = _scope_for(session, township_id, village_id)
     _hold_all(caller, [Permission.ROLES_MANAGE, *permissions], scope)
     clash = session.execute(
@@ -307,7 +346,10 @@ def create_role(
         )
     ).first()
     if clash is not None:
-        raise AlreadyExists(f"role code {code!r} is taken in this township")
+        raise AlreadyExists(
+            f"role code {code!r} is taken in this township",
+            detail_zh=f"角色代码 {code!r} 在本乡镇已被占用",
+        )
     role = Role(
         id=new_id(),
         township_id=township_id,
@@ -333,7 +375,10 @@ def update_role(
 ) -> Role:
     role = get_role(session, role_id)
     if role.township_id is None:
-        raise Forbidden("built-in roles are changed by a migration, not over the API")
+        raise Forbidden(
+            "built-in roles are changed by a migration, not over the API",
+            detail_zh="内置角色只能通过数据库迁移修改，不能通过 API 修改",
+        )
     if label is not None:
         role.label = label
     if permissions is not None:
@@ -499,6 +544,7 @@ def rotation_grace_seconds(asked: int | None, *, default: int, maximum: int) -> 
     if grace > maximum:
         raise GraceTooLong(
             f"grace_seconds may be at most {maximum}",
+            detail_zh=f"grace_seconds 最多为 {maximum}",
             grace_seconds=grace,
             grace_seconds_max=maximum,
         )
@@ -514,7 +560,9 @@ def rotate_client_secret(
     view = get_client(session, principal_id)
     client = view.client
     if client.revoked_at is not None:
-        raise Forbidden("this client is revoked: register a new one")
+        raise Forbidden(
+            "this client is revoked: register a new one", detail_zh="该客户端已被吊销：请重新注册"
+        )
     secret = credentials.new_client_credentials()[1]
     client.previous_secret_hash = client.secret_hash if grace_seconds > 0 else None
     client.previous_secret_expires_at = (
@@ -587,7 +635,10 @@ def _proven_member(
     """The member a card token or a one-time code names, and the code's row (to be used up).
     Every refusal looks the same to the client: it learns nothing of other members."""
     if (card_token is None) == (code is None):
-        raise ValidationFailed("give exactly one of card_token and code")
+        raise ValidationFailed(
+            "give exactly one of card_token and code",
+            detail_zh="card_token 和 code 必须且只能提供其中一个",
+        )
     if card_token is not None:
         try:
             return cards.member_for_card(session, card_token, village_id=None), None
@@ -639,7 +690,10 @@ def _member_by_phone(session: Session, *, township_id: uuid.UUID, phone: str) ->
     if not found:
         raise PhoneNotMatched()
     if len(found) > 1:
-        raise PhoneAmbiguous(f"{len(found)} members have this phone number on record")
+        raise PhoneAmbiguous(
+            f"{len(found)} members have this phone number on record",
+            detail_zh=f"登记了该手机号的村民有 {len(found)} 位",
+        )
     return found[0]
 
 
@@ -658,7 +712,10 @@ def bind_member(
     clerk's one-time code, or the phone number the platform verified. (binding, created)."""
     if phone is not None:
         if card_token is not None or code is not None:
-            raise ValidationFailed("give exactly one of card_token, code and phone")
+            raise ValidationFailed(
+                "give exactly one of card_token, code and phone",
+                detail_zh="card_token、code 和 phone 必须且只能提供其中一个",
+            )
         member = _member_by_phone(session, township_id=township_id, phone=phone)
         code_credential = None
     else:
@@ -666,7 +723,9 @@ def bind_member(
     if member.township_id != township_id:
         raise CredentialRejected()
     if member.deactivated_on is not None:
-        raise CredentialRejected("this member is no longer active")
+        raise CredentialRejected(
+            "this member is no longer active", detail_zh="该村民已不再是在册成员"
+        )
     existing = session.execute(
         select(MemberBinding).where(
             MemberBinding.client_principal_id == client_principal_id,
@@ -676,7 +735,10 @@ def bind_member(
     ).scalar_one_or_none()
     if existing is not None:
         if existing.member_id != member.id:
-            raise BindingConflict(f"user {user_ref!r} is bound to another member; unbind first")
+            raise BindingConflict(
+                f"user {user_ref!r} is bound to another member; unbind first",
+                detail_zh=f"用户 {user_ref!r} 已绑定其他村民，请先解除绑定",
+            )
         return existing, False
     if code_credential is not None:
         code_credential.used_at = now

@@ -42,12 +42,28 @@ def request_hash(method: str, path: str, query: str, body: bytes) -> str:
     return sha256_hex(method.encode(), b" ", path.encode(), b"?", query.encode(), b"\n", normalised)
 
 
+def without_boundary(content_type: str, body: bytes) -> bytes:
+    """A multipart body with its boundary replaced by a fixed one: a client picks a new
+    boundary for each request, so a retried upload would otherwise never hash the same."""
+    kind, _, params = content_type.partition(";")
+    if kind.strip().lower() != "multipart/form-data":
+        return body
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "boundary" and value.strip().strip('"'):
+            return body.replace(b"--" + value.strip().strip('"').encode("latin-1"), b"--boundary")
+    return body
+
+
 def check_key(key: str, length_max: int) -> None:
     if not key or len(key) > length_max or not key.isprintable():
         message = f"{HEADER} must be 1-{length_max} printable characters"
+        message_zh = f"{HEADER} 应为 1 至 {length_max} 个可打印字符"
+        error = {"location": ["header", HEADER], "message": message, "type": "value_error"}
         raise ValidationFailed(
             message,
-            errors=[{"location": ["header", HEADER], "message": message, "type": "value_error"}],
+            detail_zh=f"请求头 {HEADER}：{message_zh}",
+            errors=[{**error, "message_zh": message_zh}],
         )
 
 
@@ -147,6 +163,7 @@ def lookup(session: Session, *, principal: str, key: str, fingerprint: str) -> S
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused(
             f"{HEADER} {key!r} was first used for {record.method} {record.path} with another body",
+            detail_zh=f"幂等键 {key!r} 已用于请求 {record.method} {record.path}，且请求内容不同",
             idempotency_key=key,
         )
     return Stored(record.status_code, record.response_body)

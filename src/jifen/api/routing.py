@@ -51,6 +51,7 @@ from jifen.kit.ids import new_id
 from jifen.kit.schemas import DETAIL_VALUE_SCHEMA
 from jifen.models import AuditEvent
 from jifen.problems import (
+    DATABASE_SLOW,
     PROBLEM_MEDIA_TYPE,
     InternalError,
     NotFound,
@@ -58,6 +59,7 @@ from jifen.problems import (
     ServiceUnavailable,
     ValidationFailed,
     problem_responses,
+    unavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -142,7 +144,9 @@ class UnitOfWorkRoute(APIRoute):
         if self.access.checked_by_endpoint and caller is not None and not caller.checked:
             # The route left the permission to the endpoint (it depends on the body),
             # and the endpoint did not check one: refuse rather than let it through.
-            raise InternalError("the endpoint did not check a permission")
+            raise InternalError(
+                "the endpoint did not check a permission", detail_zh="该接口没有检查权限"
+            )
         body = self._adapter.dump_json(result, by_alias=True)
         status_code = self.status_code or 200
         keyed = state.keyed
@@ -196,10 +200,13 @@ class UnitOfWorkRoute(APIRoute):
                 raise ValidationFailed(
                     f"a batch takes no {idempotency.HEADER} header: each item has its own "
                     "idempotency_key",
+                    detail_zh=f"批量请求不接受 {idempotency.HEADER} 请求头：每一项有自己的 "
+                    "idempotency_key",
                     errors=[
                         {
                             "location": ["header", idempotency.HEADER],
                             "message": "not accepted on a batch",
+                            "message_zh": "批量请求不接受此请求头",
                             "type": "value_error",
                         }
                     ],
@@ -266,6 +273,8 @@ class UnitOfWorkRoute(APIRoute):
             except Problem as refusal:
                 raise batches.BatchRefused(
                     f"item {index} ({item.key!r}) was refused: {refusal.detail}",
+                    detail_zh=f"第 {index} 项（{item.key!r}）被拒绝："
+                    + refusal.body(language="zh")["detail"],
                     index=index,
                     idempotency_key=item.key,
                     problem=refusal.body(instance=f"{state.path}#items/{index}"),
@@ -289,20 +298,15 @@ class UnitOfWorkRoute(APIRoute):
         if isinstance(error, Problem):
             problem = error
         elif isinstance(error, DatabaseUnavailable):
-            problem = ServiceUnavailable(
-                error.detail,
-                retry_after_seconds=state.db.settings.retry_after_seconds,
-                outcome=error.outcome,
-            )
+            problem = unavailable(error, state.db.settings.retry_after_seconds)
         elif isinstance(error, OperationalError):
-            problem = ServiceUnavailable(
-                "the database did not answer in time",
-                retry_after_seconds=state.db.settings.retry_after_seconds,
-                outcome="not_written",
-            )
+            problem = unavailable(DATABASE_SLOW, state.db.settings.retry_after_seconds)
         else:
             log.error("batch item %s failed", instance, exc_info=error)
-            problem = InternalError("An unexpected error occurred; this item was not written.")
+            problem = InternalError(
+                "An unexpected error occurred; this item was not written.",
+                detail_zh="发生了意外错误，此项未写入。",
+            )
         return batches.ItemOutcome(problem.status, problem=problem.body(instance=instance))
 
     def _in_thread(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
@@ -357,6 +361,7 @@ class UnitOfWorkRoute(APIRoute):
                 raise Unauthenticated(
                     "This endpoint needs credentials: Authorization: Bearer <token>",
                     error="invalid_request",
+                    detail_zh="此接口需要凭证：Authorization: Bearer <令牌>",
                 )
             _check_days(request, day_params)
             if is_write:
@@ -367,7 +372,12 @@ class UnitOfWorkRoute(APIRoute):
             if key is not None:
                 idempotency.check_key(key, request.app.state.settings.idempotency_key_length_max)
                 fingerprint = idempotency.request_hash(
-                    request.method, request.url.path, request.url.query, await request.body()
+                    request.method,
+                    request.url.path,
+                    request.url.query,
+                    idempotency.without_boundary(
+                        request.headers.get("content-type", ""), await request.body()
+                    ),
                 )
             if token is not None:
                 params = {**request.query_params, **request.path_params}
@@ -507,9 +517,12 @@ def _check_days(request: Request, names: tuple[str, ...]) -> None:
             if match and DAY_YEAR_MIN <= int(match.group(1)) <= DAY_YEAR_MAX:
                 continue  # the calendar itself (2025-02-30) is checked by the schema
             message = f"a day as YYYY-MM-DD between {DAY_YEAR_MIN} and {DAY_YEAR_MAX}"
+            message_zh = f"应为 {DAY_YEAR_MIN} 至 {DAY_YEAR_MAX} 年间的日期（YYYY-MM-DD）"
+            error = {"location": ["query", name], "message": message, "type": "date_format"}
             raise ValidationFailed(
                 f"{name}={value!r}: {message}",
-                errors=[{"location": ["query", name], "message": message, "type": "date_format"}],
+                detail_zh=f"{name}={value!r}：{message_zh}",
+                errors=[{**error, "message_zh": message_zh}],
             )
 
 
@@ -517,7 +530,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for name, value in pairs:
         if name in seen:
-            raise DuplicateJsonKey(f"the key {name!r} appears twice in one object", key=name)
+            raise DuplicateJsonKey(
+                f"the key {name!r} appears twice in one object",
+                detail_zh=f"键 {name!r} 在同一个对象中出现了两次",
+                key=name,
+            )
         seen[name] = value
     return seen
 
@@ -678,6 +695,7 @@ def _secret_shown_once(result: Any) -> bytes:
     problem = SecretShownOnce(
         "This request was carried out before, and its secret was in that answer only. "
         "If it was lost, revoke what was made and make another.",
+        detail_zh="该请求此前已执行，其密钥只在那次应答中出现。如已遗失，请撤销所建之物并重新创建。",
         resource_id=str(created) if created is not None else None,
     )
     return json.dumps(problem.body(), ensure_ascii=False).encode()

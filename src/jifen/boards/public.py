@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from jifen.boards import errors, policy
@@ -22,6 +22,7 @@ from jifen.boards.schemas import (
     PublicBoardEntryRead,
     PublicBoardRead,
     PublicBoardsRead,
+    PublicChainCheckRead,
     PublicNoticeItemRead,
     PublicNoticeListDetailRead,
     PublicNoticeListRead,
@@ -29,10 +30,12 @@ from jifen.boards.schemas import (
     PublicObjectionRead,
     PublicVillageRead,
 )
+from jifen.ledger import service as ledger
 from jifen.ledger.policy import CODE_PENDING_VOID
 from jifen.models import (
     Board,
     BoardEntry,
+    Book,
     Entry,
     Household,
     Member,
@@ -49,6 +52,7 @@ from jifen.problems import NotFound
 SHOWN_MAX = 100  # boards or lists per village page
 ITEMS_MAX = 1000  # items of one list
 _SHOWN_LIST_STATES = ("open", "closed")
+SHOWN_BOARD_STATES = (boards.PUBLISHED, boards.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,20 @@ def find_village(session: Session, township_code: str, village_code: str) -> Pub
     ).first()
     if row is None:
         raise errors.PublicVillageNotFound(
-            f"no village {village_code!r} in township {township_code!r}"
+            f"no village {village_code!r} in township {township_code!r}",
+            detail_zh=f"乡镇 {township_code} 没有编码为 {village_code} 的村",
         )
     return PublicVillage(row[0], row[1])
+
+
+def village_of(session: Session, village_id: uuid.UUID) -> PublicVillage:
+    """The village (by id) as the public display names it."""
+    village = session.get(Village, village_id)
+    if village is None:
+        raise NotFound("village", village_id)
+    township = session.get(Township, village.township_id)
+    assert township is not None  # a village's township is never deleted
+    return PublicVillage(township, village)
 
 
 def secrets_of(session: Session, village_id: uuid.UUID) -> Secrets:
@@ -108,15 +123,32 @@ def secrets_of(session: Session, village_id: uuid.UUID) -> Secrets:
 # --- boards ----------------------------------------------------------------------------
 
 
+def shown_boards(village_id: uuid.UUID) -> Select[Board]:
+    """The village's boards the public sees (drafts stay with the village)."""
+    return select(Board).where(Board.village_id == village_id, Board.status.in_(SHOWN_BOARD_STATES))
+
+
+def shown_lists(village_id: uuid.UUID) -> Select[NoticeList]:
+    """The village's notice lists that have opened (scheduled ones are not public yet)."""
+    return select(NoticeList).where(
+        NoticeList.village_id == village_id, NoticeList.state.in_(_SHOWN_LIST_STATES)
+    )
+
+
 def _published(session: Session, village_id: uuid.UUID) -> list[Board]:
     return list(
         session.execute(
-            select(Board)
-            .where(Board.village_id == village_id, Board.status == boards.PUBLISHED)
+            shown_boards(village_id)
             .order_by(Board.published_at.desc(), Board.id.desc())
             .limit(SHOWN_MAX)
         ).scalars()
     )
+
+
+def board_reads(session: Session, place: PublicVillage, rows: list[Board]) -> list[PublicBoardRead]:
+    """Boards of the village as the public sees them (titles scrubbed)."""
+    secrets = secrets_of(session, place.village.id)
+    return [_board_read(board, secrets) for board in rows]
 
 
 def _board_read(board: Board, secrets: Secrets) -> PublicBoardRead:
@@ -127,6 +159,9 @@ def _board_read(board: Board, secrets: Secrets) -> PublicBoardRead:
         period_start_on=board.period_start_on,
         period_end_on=board.period_end_on,
         published_at=board.published_at,
+        closed_at=board.closed_at,
+        head_seq=board.head_seq,
+        head_hash=board.head_hash,
     )
 
 
@@ -212,7 +247,11 @@ def _entry_states(session: Session, rows: list[Record]) -> dict[uuid.UUID, str]:
 
 def get_board(session: Session, place: PublicVillage, board_id: uuid.UUID) -> PublicBoardDetailRead:
     board = session.get(Board, board_id)
-    if board is None or board.village_id != place.village.id or board.status != boards.PUBLISHED:
+    if (
+        board is None
+        or board.village_id != place.village.id
+        or board.status not in SHOWN_BOARD_STATES
+    ):
         raise NotFound("board", board_id)
     entries = boards.entries_of(session, board.id)
     names = _holder_names(session, entries)
@@ -263,23 +302,34 @@ def list_notice_lists(session: Session, place: PublicVillage) -> PublicNoticeLis
     """The village's lists that have opened (scheduled ones are not public yet)."""
     rows = list(
         session.execute(
-            select(NoticeList)
-            .where(
-                NoticeList.village_id == place.village.id,
-                NoticeList.state.in_(_SHOWN_LIST_STATES),
-            )
+            shown_lists(place.village.id)
             .order_by(NoticeList.opens_on.desc(), NoticeList.id.desc())
             .limit(SHOWN_MAX)
         ).scalars()
     )
+    return PublicNoticeListsRead(village=place.read(), lists=notice_list_reads(session, rows))
+
+
+def notice_list_reads(session: Session, rows: list[NoticeList]) -> list[PublicNoticeListRead]:
+    """Notice lists as the public sees them, each with its number of items."""
     counts: dict[uuid.UUID, int] = {}
     if rows:
         for list_id in session.execute(
             select(NoticeListItem.list_id).where(NoticeListItem.list_id.in_([r.id for r in rows]))
         ).scalars():
             counts[list_id] = counts.get(list_id, 0) + 1
-    return PublicNoticeListsRead(
-        village=place.read(), lists=[_list_read(r, counts.get(r.id, 0)) for r in rows]
+    return [_list_read(r, counts.get(r.id, 0)) for r in rows]
+
+
+def notice_items(session: Session, list_id: uuid.UUID) -> list[NoticeListItem]:
+    """A list's items in the order the public display shows them."""
+    return list(
+        session.execute(
+            select(NoticeListItem)
+            .where(NoticeListItem.list_id == list_id)
+            .order_by(NoticeListItem.created_at, NoticeListItem.id)
+            .limit(ITEMS_MAX)
+        ).scalars()
     )
 
 
@@ -293,14 +343,7 @@ def get_notice_list(
         or notice_list.state not in _SHOWN_LIST_STATES
     ):
         raise NotFound("notice list", list_id)
-    items = list(
-        session.execute(
-            select(NoticeListItem)
-            .where(NoticeListItem.list_id == notice_list.id)
-            .order_by(NoticeListItem.created_at, NoticeListItem.id)
-            .limit(ITEMS_MAX)
-        ).scalars()
-    )
+    items = notice_items(session, notice_list.id)
     found = (
         {
             r.id: r
@@ -377,3 +420,31 @@ def _record_holder_names(session: Session, rows: list[Record]) -> dict[uuid.UUID
         elif row.member_id in members:
             shown[row.id] = policy.mask_name(members[row.member_id])
     return shown
+
+
+# --- checking a printed list against the chain -----------------------------------------
+
+
+def check_chain(
+    session: Session, place: PublicVillage, *, seq: int, hash_: str | None
+) -> PublicChainCheckRead:
+    """Entry `seq` of the village's books, and whether the chain from the first entry
+    through it is intact (every hash recomputed, every link checked): what anyone
+    holding a printed list or board (its chain head, 第 N 笔 and a hash) checks it with.
+    Hashes and numbers only: nothing personal. Not found beyond the head or below 1."""
+    village_id = place.village.id
+    book = session.get(Book, village_id)
+    current_seq = book.last_seq if book is not None else 0
+    if not 1 <= seq <= current_seq:
+        raise NotFound("chain entry", seq)
+    stored = session.execute(
+        select(Entry.hash).where(Entry.village_id == village_id, Entry.seq == seq)
+    ).scalar_one_or_none()
+    verification = ledger.verify_books(session, village_id, up_to_seq=seq)
+    return PublicChainCheckRead(
+        seq=seq,
+        hash=stored,
+        intact=verification.is_intact and stored is not None,
+        current_seq=current_seq,
+        matches=None if hash_ is None else stored is not None and hash_.lower() == stored,
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse, Response
 
@@ -24,6 +24,7 @@ from jifen.boards import public as reads
 from jifen.boards.schemas import (
     PublicBoardDetailRead,
     PublicBoardsRead,
+    PublicChainCheckRead,
     PublicNoticeListDetailRead,
     PublicNoticeListsRead,
 )
@@ -114,6 +115,42 @@ def get_public_notice_list(
 ) -> PublicNoticeListDetailRead:
     place = reads.find_village(session, township_code, village_code)
     return reads.get_notice_list(session, place, list_id)
+
+
+ChainHash = Annotated[
+    str | None,
+    Query(
+        alias="hash",
+        pattern="^[0-9a-fA-F]{64}$",
+        description="the hash printed beside 第 N 笔 (64 hex digits): the answer then says "
+        "whether it `matches` entry N's",
+    ),
+]
+
+
+@router.get(
+    "/chain/{seq}",
+    summary="Check a printed list's chain head: entry N of the village's books and "
+    "whether the chain through it is intact",
+    description="A closed notice list or board prints the village books' chain head at "
+    "its closing (`head_seq`, `head_hash`: 第 N 笔 and a hash). Anyone holding the paper "
+    "can check it here without signing in: `hash` is entry N's hash as stored, `intact` "
+    "says whether every entry from the first through N links to the one before and "
+    "matches its hash (recomputed now), and with `?hash=` `matches` says whether the "
+    "printed hash is entry N's. Hashes and numbers only. Not found for N below 1 or "
+    "beyond the books' newest entry (`current_seq`).",
+    responses=problem_responses(errors.PublicVillageNotFound, RateLimited, NotFound),
+)
+@public
+def check_public_chain(
+    township_code: TownshipCode,
+    village_code: VillageCode,
+    seq: int,
+    session: SessionDep,
+    hash_: ChainHash = None,
+) -> PublicChainCheckRead:
+    place = reads.find_village(session, township_code, village_code)
+    return reads.check_chain(session, place, seq=seq, hash_=hash_)
 
 
 PAGE_PATH = "/p/{township_code}/{village_code}"

@@ -173,7 +173,10 @@ async def _csv_body(request: Request) -> bytes:
         )
     raw = await request.body()
     if len(raw) > service.CSV_BYTES_MAX:
-        raise errors.BoardCsvInvalid(f"the file is larger than {service.CSV_BYTES_MAX} bytes")
+        raise errors.BoardCsvInvalid(
+            f"the file is larger than {service.CSV_BYTES_MAX} bytes",
+            detail_zh=f"文件超过 {service.CSV_BYTES_MAX} 字节",
+        )
     return raw
 
 
@@ -246,7 +249,10 @@ def generate_board_entries(
     "(dated midday of the period's last day, or now if earlier), so the charter's caps, "
     "review and public notice apply: under a `before` notice list the points are pending "
     "until the list closes. A published board is refused a second time "
-    "(board_already_published): its points are booked once. Emits board.published.",
+    "(board_already_published): its points are booked once. Emits board.published. The "
+    "board closes (status `closed`, with the village books' chain head, emitting "
+    "board.finalized) when every notice list its records joined has closed and none "
+    "awaits review: at once if none is under a notice list, otherwise in `jifen tick`.",
     responses=problem_responses(
         NotFound,
         IdempotencyKeyReused,

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from jifen.boards.rule import Side
 from jifen.kit.schemas import InputSchema, Schema, WholeNumber
@@ -129,11 +129,21 @@ class BoardRead(Schema):
     period_end_on: date
     red_rule_id: str | None
     black_rule_id: str | None
-    status: str
+    status: str = Field(description="draft → published → closed")
     created_by: str
     created_at: datetime
     published_by: str | None
     published_at: datetime | None
+    closed_at: datetime | None = Field(
+        description="when every notice list its records joined had closed (at publishing "
+        "if none did); null until then"
+    )
+    head_seq: int | None = Field(
+        description="the village books' chain head at closing: sequence number of the "
+        "newest entry (check it at GET /public/townships/{township_code}/villages/"
+        "{village_code}/chain/{seq})"
+    )
+    head_hash: str | None = Field(description="the hash of that entry (hex SHA-256)")
 
     @classmethod
     def of(cls, board: Board) -> BoardRead:
@@ -172,6 +182,11 @@ class PublicBoardRead(Schema):
     period_start_on: date
     period_end_on: date
     published_at: datetime | None
+    closed_at: datetime | None = Field(
+        description="when the board's points were settled (its notice lists closed)"
+    )
+    head_seq: int | None = Field(description="the village's chain head when the board closed")
+    head_hash: str | None
 
 
 class PublicBoardDetailRead(PublicBoardRead):
@@ -222,3 +237,75 @@ class PublicNoticeListDetailRead(PublicNoticeListRead):
 class PublicNoticeListsRead(Schema):
     village: PublicVillageRead
     lists: list[PublicNoticeListRead]
+
+
+# --- a mini-program's reads through a binding ------------------------------------------
+
+
+class BoundBoardEntryRead(PublicBoardEntryRead):
+    mine: bool = Field(description="the bound member's own entry, or their household's")
+
+
+class BoundBoardDetailRead(PublicBoardRead):
+    """A published board as the public display shows it, the bound resident's own
+    entries marked."""
+
+    village: PublicVillageRead
+    entries: list[BoundBoardEntryRead]
+
+
+class BoundNoticeItemRead(PublicNoticeItemRead):
+    entry_id: uuid.UUID = Field(
+        description="the entry to name in POST /v1/bindings/{binding_id}/objections"
+    )
+    mine: bool = Field(
+        description="points of the bound member (or of their household, where the charter "
+        "holds points per household)"
+    )
+
+
+class BoundNoticeListDetailRead(PublicNoticeListRead):
+    """A notice list as the public display shows it, each item with the entry a resident
+    may object to, the bound resident's own items marked."""
+
+    village: PublicVillageRead
+    items: list[BoundNoticeItemRead]
+
+
+# --- checking a printed list against the chain ------------------------------------------
+
+_HASH_EXAMPLE = "9f2c4e1a7b3d5c6e8f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6"
+
+
+class PublicChainCheckRead(Schema):
+    """One entry of the village's books as anyone may check it: a closed notice list or
+    board prints its chain head (第 N 笔 and a hash); this says whether the chain from the
+    first entry through N is intact and what entry N's hash is."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "seq": 128,
+                    "hash": _HASH_EXAMPLE,
+                    "intact": True,
+                    "current_seq": 131,
+                    "matches": True,
+                }
+            ]
+        }
+    )
+
+    seq: int = Field(description="the entry's sequence number in the village's books")
+    hash: str | None = Field(
+        description="the entry's hash as stored (hex SHA-256); null if the entry is missing"
+    )
+    intact: bool = Field(
+        description="every entry from the first through `seq` links to the one before and "
+        "matches its hash, recomputed now"
+    )
+    current_seq: int = Field(description="the sequence number of the books' newest entry")
+    matches: bool | None = Field(
+        default=None,
+        description="whether the `hash` asked about is this entry's (null when none was given)",
+    )

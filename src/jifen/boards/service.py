@@ -9,7 +9,12 @@ Invariants:
 - points reach holders only through the charter's records (records.record), one record
   per scored entry, so the charter's caps, review, floors and public notice apply: under
   a `before` notice list the entries are pending until the list closes;
-- organisations hold no points: a board whose side has a rule refuses their entries.
+- organisations hold no points: a board whose side has a rule refuses their entries;
+- a published board closes (published → closed, once) when its points are settled: none
+  of its records (or their corrections) awaits review and every notice list they joined
+  has closed — at publishing when none joined one, otherwise in `jifen tick` right after
+  the lists close, in the same transaction. It then stores the village books' chain head
+  and emits board.finalized.
 """
 
 from __future__ import annotations
@@ -40,15 +45,18 @@ from jifen.models import (
     Household,
     HouseholdMembership,
     Member,
+    NoticeList,
+    NoticeListItem,
     Organisation,
     Record,
     Village,
 )
+from jifen.notice import service as notice
 from jifen.problems import AlreadyExists, NotFound
 from jifen.records import service as records
 from jifen.webhooks import events
 
-DRAFT, PUBLISHED = "draft", "published"
+DRAFT, PUBLISHED, CLOSED = "draft", "published", "closed"
 EVALUATION, BOOKS = "evaluation", "books"
 RED_BLACK, STARS = "red_black", "stars"
 ENTRIES_MAX = 500
@@ -80,13 +88,23 @@ def _check_board(
 ) -> None:
     if period_end_on < period_start_on:
         raise errors.BoardInvalid(
-            "period_end_on must not be before period_start_on", field="period_end_on"
+            "period_end_on must not be before period_start_on",
+            detail_zh="评比周期的结束日期（period_end_on）不能早于开始日期（period_start_on）",
+            field="period_end_on",
         )
     for name, day in (("period_start_on", period_start_on), ("period_end_on", period_end_on)):
         if not _FIRST_DAY <= day <= _LAST_DAY:
-            raise errors.BoardInvalid(f"{name} must be in 2000-2999", field=name)
+            raise errors.BoardInvalid(
+                f"{name} must be in 2000-2999",
+                detail_zh=f"{name} 须在 2000 至 2999 年之间",
+                field=name,
+            )
     if kind == "stars" and black_rule_id is not None:
-        raise errors.BoardInvalid("a stars board has no black side to score", field="black_rule_id")
+        raise errors.BoardInvalid(
+            "a stars board has no black side to score",
+            detail_zh="星级评比榜没有黑榜，不能设置黑榜计分规则（black_rule_id）",
+            field="black_rule_id",
+        )
 
 
 def create_board(
@@ -112,7 +130,9 @@ def create_board(
     ).scalar_one_or_none()
     if taken is not None:
         raise AlreadyExists(
-            f"the village already has a board titled {title!r}", board_id=str(taken)
+            f"the village already has a board titled {title!r}",
+            detail_zh=f"本村已有名为“{title}”的榜单",
+            board_id=str(taken),
         )
     board = Board(
         id=new_id(),
@@ -130,6 +150,9 @@ def create_board(
         created_at=now,
         published_by=None,
         published_at=None,
+        closed_at=None,
+        head_seq=None,
+        head_hash=None,
     )
     session.add(board)
     session.flush()
@@ -162,7 +185,9 @@ def _draft(session: Session, board_id: uuid.UUID) -> Board:
     board = get_board(session, board_id)
     if board.status != DRAFT:
         raise errors.BoardAlreadyPublished(
-            f"board {board.id} was published at {board.published_at}", board_id=str(board.id)
+            f"board {board.id} was published at {board.published_at}",
+            detail_zh=f"榜单 {board.id} 已于 {board.published_at} 发布",
+            board_id=str(board.id),
         )
     return board
 
@@ -204,7 +229,9 @@ def add_entries(
     existing = entries_of(session, board.id)
     if len(existing) + len(entries) > ENTRIES_MAX:
         raise errors.BoardEntriesTooMany(
-            f"a board holds at most {ENTRIES_MAX} entries", entries_max=ENTRIES_MAX
+            f"a board holds at most {ENTRIES_MAX} entries",
+            detail_zh=f"一个榜单最多 {ENTRIES_MAX} 条",
+            entries_max=ENTRIES_MAX,
         )
     held = {(e.holder_kind, e.member_id or e.household_id or e.organisation_id) for e in existing}
     last_rank = {
@@ -274,14 +301,20 @@ def entries_from_csv(session: Session, *, board_id: uuid.UUID, data: bytes) -> l
     household by its number; 姓名 must be the household's name or one of its members'."""
     board = get_board(session, board_id)
     if len(data) > CSV_BYTES_MAX:
-        raise errors.BoardCsvInvalid(f"the file is larger than {CSV_BYTES_MAX} bytes")
+        raise errors.BoardCsvInvalid(
+            f"the file is larger than {CSV_BYTES_MAX} bytes",
+            detail_zh=f"文件超过 {CSV_BYTES_MAX} 字节",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         try:
             text = data.decode("gb18030")
         except UnicodeDecodeError:
-            raise errors.BoardCsvInvalid("the file is neither UTF-8 nor GB18030") from None
+            raise errors.BoardCsvInvalid(
+                "the file is neither UTF-8 nor GB18030",
+                detail_zh="文件编码既不是 UTF-8 也不是 GB18030",
+            ) from None
     reader = csv.DictReader(io.StringIO(text))
     headers = [h.strip() for h in reader.fieldnames or []]
     missing = [h for h in CSV_HEADERS if h not in headers]
@@ -298,7 +331,9 @@ def entries_from_csv(session: Session, *, board_id: uuid.UUID, data: bytes) -> l
             continue
         if len(found) >= ENTRIES_MAX:
             raise errors.BoardEntriesTooMany(
-                f"a board holds at most {ENTRIES_MAX} entries", entries_max=ENTRIES_MAX
+                f"a board holds at most {ENTRIES_MAX} entries",
+                detail_zh=f"一个榜单最多 {ENTRIES_MAX} 条",
+                entries_max=ENTRIES_MAX,
             )
         side = _SIDES.get(row["红黑"])
         if side is None:
@@ -482,6 +517,7 @@ def publish(
     if clock.local_date(clock.now) < board.period_start_on:
         raise errors.BoardPeriodNotOver(
             f"the board's period starts on {board.period_start_on}",
+            detail_zh=f"榜单的评比周期从 {board.period_start_on} 开始，尚未开始不能发布",
             period_start_on=board.period_start_on.isoformat(),
         )
     occurred_at = dated_at(board, clock)
@@ -535,14 +571,103 @@ def publish(
         village_id=board.village_id,
         data={
             "board": summary(board),
-            "entry_count": len(entries),
-            "red_count": sum(1 for e in entries if e.side == Side.RED.value),
-            "black_count": sum(1 for e in entries if e.side == Side.BLACK.value),
+            **_counts(entries),
             "record_ids": [str(r.id) for r in booked],
         },
         now=clock.now,
     )
+    # Nothing under a notice list (no notice mode, or nothing scored): settled at once.
+    if _is_settled(session, board):
+        _close(session, board, clock)
     return board, booked
+
+
+# --- closing ---------------------------------------------------------------------------
+
+
+def _counts(entries: Sequence[BoardEntry]) -> dict[str, int]:
+    return {
+        "entry_count": len(entries),
+        "red_count": sum(1 for e in entries if e.side == Side.RED.value),
+        "black_count": sum(1 for e in entries if e.side == Side.BLACK.value),
+    }
+
+
+def _records_of_board(session: Session, board: Board) -> list[Record]:
+    """The records the board booked and their corrections (an amendment replaces a
+    record by a new one, which may join a later notice list)."""
+    wanted = {e.record_id for e in entries_of(session, board.id) if e.record_id is not None}
+    seen: set[uuid.UUID] = set()
+    found: list[Record] = []
+    for _ in range(records.AMENDMENT_CHAIN_MAX + 1):
+        if not wanted:
+            break
+        rows = list(session.execute(select(Record).where(Record.id.in_(wanted))).scalars())
+        found += rows
+        seen |= wanted
+        wanted = {r.amended_by_record_id for r in rows if r.amended_by_record_id} - seen
+    return found
+
+
+def _is_settled(session: Session, board: Board) -> bool:
+    """Whether the board's points are settled: none of its records awaits review (its
+    points are not booked yet) and every notice list they joined has closed (what it
+    held is then posted, or held by an objection, which is the list's business)."""
+    rows = _records_of_board(session, board)
+    if any(r.status == records.PENDING for r in rows):
+        return False
+    if not rows:
+        return True
+    waiting = session.execute(
+        select(NoticeListItem.id)
+        .join(NoticeList, NoticeList.id == NoticeListItem.list_id)
+        .where(
+            NoticeListItem.record_id.in_([r.id for r in rows]),
+            NoticeList.state != notice.CLOSED,
+        )
+        .limit(1)
+    ).first()
+    return waiting is None
+
+
+def _close(session: Session, board: Board, clock: ledger.Clock) -> None:
+    head = ledger.chain_head(session, board.village_id)
+    board.status = CLOSED
+    board.closed_at = clock.now
+    board.head_seq = head.seq
+    board.head_hash = head.hash
+    session.flush()
+    events.emit(
+        session,
+        event_type=events.EventType.BOARD_FINALIZED,
+        township_id=board.township_id,
+        village_id=board.village_id,
+        data={"board": summary(board), **_counts(entries_of(session, board.id))},
+        now=clock.now,
+    )
+
+
+def close_settled(session: Session, *, village_id: uuid.UUID, clock: ledger.Clock) -> int:
+    """Close the village's published boards whose points are settled, oldest first;
+    how many closed. `jifen tick` calls it right after the village's notice lists close
+    (notice.apply_due), in the same transaction and under the books lock, so a board
+    closes once: a closed board is never looked at again."""
+    writer.lock_books(session, village_id)
+    due = (
+        session.execute(
+            select(Board)
+            .where(Board.village_id == village_id, Board.status == PUBLISHED)
+            .order_by(Board.published_at, Board.id)
+        )
+        .scalars()
+        .all()
+    )
+    closed = 0
+    for board in due:
+        if _is_settled(session, board):
+            _close(session, board, clock)
+            closed += 1
+    return closed
 
 
 def summary(board: Board) -> dict[str, Any]:
@@ -556,6 +681,9 @@ def summary(board: Board) -> dict[str, Any]:
         "period_end_on": board.period_end_on.isoformat(),
         "status": board.status,
         "published_at": board.published_at.isoformat() if board.published_at else None,
+        "closed_at": board.closed_at.isoformat() if board.closed_at else None,
+        "head_seq": board.head_seq,
+        "head_hash": board.head_hash,
     }
 
 

@@ -27,6 +27,8 @@ from pydantic import (
 
 from jifen.charters.rules import registry
 from jifen.charters.rules.protocol import RuleType
+from jifen.kit.schemas import Invalid
+from jifen.problems import validation_errors
 
 RULES_MAX = 500
 # Recorders that are not roles: a resident's own report through a client (个人申报), and a
@@ -115,7 +117,10 @@ class Cap(_Strict):
     @model_validator(mode="after")
     def _one_limit(self) -> Cap:
         if (self.max_points is None) == (self.max_occurrences is None):
-            raise ValueError("a cap has exactly one of max_points and max_occurrences")
+            raise Invalid(
+                "a cap has exactly one of max_points and max_occurrences",
+                "上限须且只须填写 max_points 和 max_occurrences 中的一项",
+            )
         return self
 
 
@@ -155,7 +160,7 @@ class RuleDocument(_Strict):
     @classmethod
     def _distinct(cls, values: list[Any]) -> list[Any]:
         if len(set(values)) != len(values):
-            raise ValueError("must not repeat a value")
+            raise Invalid("must not repeat a value", "不能有重复的值")
         return values
 
 
@@ -216,9 +221,11 @@ class NoticeScope(_Strict):
     def _categories(cls, value: list[str] | str) -> list[str] | str:
         if isinstance(value, list):
             if not value:
-                raise ValueError('name at least one category, or "all"')
+                raise Invalid(
+                    'name at least one category, or "all"', '请至少指明一个类别，或写 "all"'
+                )
             if len(set(value)) != len(value):
-                raise ValueError("must not repeat a value")
+                raise Invalid("must not repeat a value", "不能有重复的值")
         return value
 
 
@@ -320,7 +327,9 @@ class Expiry(_Strict):
             try:
                 date(2023, int(value[:2]), int(value[3:]))  # 2023: not a leap year
             except ValueError:
-                raise ValueError(f"{value} is not a day of every year") from None
+                raise Invalid(
+                    f"{value} is not a day of every year", f"{value} 不是每年都有的日期"
+                ) from None
         return value
 
     @property
@@ -394,6 +403,16 @@ class CharterDocument(_Strict):
 class FieldError:
     field: str
     message: str
+    # The message in Chinese (zh-CN), shown beside the English one in a problem's `errors`.
+    message_zh: str = "取值无效"
+
+    def as_error(self, prefix: str = "") -> dict[str, str]:
+        """The error as a problem's `errors` item (the field under `prefix`, if any)."""
+        return {
+            "field": prefix + self.field,
+            "message": self.message,
+            "message_zh": self.message_zh,
+        }
 
 
 class CharterInvalid(Exception):
@@ -447,9 +466,10 @@ def field_path(loc: Iterable[int | str]) -> str:
 def _pydantic_errors(
     error: ValidationError, prefix: tuple[int | str, ...] = ()
 ) -> list[FieldError]:
+    raw = error.errors(include_url=False)
     return [
-        FieldError(field_path(prefix + tuple(e["loc"])), e["msg"])
-        for e in error.errors(include_url=False)
+        FieldError(field_path(prefix + tuple(e["loc"])), e["msg"], said["message_zh"])
+        for e, said in zip(raw, validation_errors(raw), strict=True)
     ]
 
 
@@ -462,13 +482,21 @@ def parse_text(text: str, media_type: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(document)"
-        raise CharterInvalid([FieldError(where, f"not valid YAML: {exc}")]) from None
+        raise CharterInvalid(
+            [FieldError(where, f"not valid YAML: {exc}", "不是有效的 YAML")]
+        ) from None
     except json.JSONDecodeError as exc:
         raise CharterInvalid(
-            [FieldError(f"line {exc.lineno}", f"not valid JSON: {exc.msg}")]
+            [FieldError(f"line {exc.lineno}", f"not valid JSON: {exc.msg}", "不是有效的 JSON")]
         ) from None
     except ValueError as exc:  # a YAML scalar that cannot be built, e.g. 2025-13-01
-        raise CharterInvalid([FieldError("(document)", f"not valid YAML: {exc}")]) from None
+        raise CharterInvalid(
+            [
+                FieldError(
+                    "(document)", f"not valid YAML: {exc}", "不是有效的 YAML（有无法识别的值）"
+                )
+            ]
+        ) from None
 
 
 def compile_charter(data: Any, *, stored: bool = False) -> Charter:
@@ -490,12 +518,22 @@ def compile_charter(data: Any, *, stored: bool = False) -> Charter:
     for index, rule in enumerate(document.rules):
         at = f"rules[{index}]"
         if rule.id in seen:
-            errors.append(FieldError(f"{at}.id", f"rule id {rule.id!r} is used twice"))
+            errors.append(
+                FieldError(
+                    f"{at}.id", f"rule id {rule.id!r} is used twice", f"规则编号 {rule.id} 重复"
+                )
+            )
         seen.add(rule.id)
         rule_type = registry.find(rule.type)
         if rule_type is None:
             known = ", ".join(sorted(registry.rule_types()))
-            errors.append(FieldError(f"{at}.type", f"unknown rule type {rule.type!r} ({known})"))
+            errors.append(
+                FieldError(
+                    f"{at}.type",
+                    f"unknown rule type {rule.type!r} ({known})",
+                    f"未知的规则类型 {rule.type}（可用：{known}）",
+                )
+            )
             continue
         try:
             params = rule_type.params_model.model_validate(rule.params)
@@ -504,25 +542,46 @@ def compile_charter(data: Any, *, stored: bool = False) -> Charter:
             continue
         deduction = rule_type.is_deduction(params)
         if Track.MERIT in rule.moves and not settings.merit.enabled:
-            errors.append(FieldError(f"{at}.moves", "moves merit, but settings.merit is off"))
+            errors.append(
+                FieldError(
+                    f"{at}.moves",
+                    "moves merit, but settings.merit is off",
+                    "计入文明积分，但 settings.merit 未启用",
+                )
+            )
         if deduction and Track.MERIT in rule.moves and not settings.merit.deductions_lower:
             errors.append(
                 FieldError(
                     f"{at}.moves",
                     "a deduction may not lower merit: settings.merit.deductions_lower is false",
+                    "扣分不能减少文明积分：settings.merit.deductions_lower 为 false",
                 )
             )
         if deduction and rule.caps:
-            errors.append(FieldError(f"{at}.caps", "caps limit awards; a deduction has none"))
+            errors.append(
+                FieldError(
+                    f"{at}.caps",
+                    "caps limit awards; a deduction has none",
+                    "上限只限制加分，扣分规则不设上限",
+                )
+            )
         if rule.duplicates is not None and rule.allow_repeats:
             errors.append(
-                FieldError(f"{at}.duplicates", "a rule that allows repeats has no duplicates")
+                FieldError(
+                    f"{at}.duplicates",
+                    "a rule that allows repeats has no duplicates",
+                    "允许重复记录的规则不设 duplicates",
+                )
             )
         rules.setdefault(rule.id, CompiledRule(rule, rule_type, params))
     for index, stage in enumerate(settings.review.stages):
         if stage_ids.count(stage.id) > 1:
             errors.append(
-                FieldError(f"settings.review.stages[{index}].id", f"stage {stage.id!r} twice")
+                FieldError(
+                    f"settings.review.stages[{index}].id",
+                    f"stage {stage.id!r} twice",
+                    f"审核环节 {stage.id} 重复",
+                )
             )
     for recorder, stages in settings.review.required.items():
         for position, stage_id in enumerate(stages):
@@ -531,14 +590,23 @@ def compile_charter(data: Any, *, stored: bool = False) -> Charter:
                     FieldError(
                         f"settings.review.required.{recorder}[{position}]",
                         f"no review stage {stage_id!r} in settings.review.stages",
+                        f"settings.review.stages 中没有审核环节 {stage_id}",
                     )
                 )
         if len(set(stages)) != len(stages):
-            errors.append(FieldError(f"settings.review.required.{recorder}", "names a stage twice"))
+            errors.append(
+                FieldError(
+                    f"settings.review.required.{recorder}", "names a stage twice", "审核环节重复"
+                )
+            )
     for index, cap in enumerate(document.category_caps):
         if cap.category not in categories:
             errors.append(
-                FieldError(f"category_caps[{index}].category", f"no rule in {cap.category!r}")
+                FieldError(
+                    f"category_caps[{index}].category",
+                    f"no rule in {cap.category!r}",
+                    f"类别 {cap.category} 下没有规则",
+                )
             )
     errors.extend(_expiry_errors(settings.expiry))
     errors.extend(_inspection_errors(document, rules))
@@ -558,11 +626,19 @@ def _inspection_errors(
     for index, setting in enumerate(document.inspections):
         at = f"inspections[{index}]"
         if kinds.count(setting.space_kind) > 1:
-            errors.append(FieldError(f"{at}.space_kind", f"{setting.space_kind!r} twice"))
+            errors.append(
+                FieldError(
+                    f"{at}.space_kind",
+                    f"{setting.space_kind!r} twice",
+                    f"场地类型 {setting.space_kind} 重复",
+                )
+            )
         for name in ("passed_rule", "failed_rule"):
             rule_id = getattr(setting, name)
             if rule_id is not None and rule_id not in rules:
-                errors.append(FieldError(f"{at}.{name}", f"no rule {rule_id!r}"))
+                errors.append(
+                    FieldError(f"{at}.{name}", f"no rule {rule_id!r}", f"没有规则 {rule_id}")
+                )
     return errors
 
 
@@ -578,6 +654,7 @@ def _legacy_notice_errors(notice: PublicNotice) -> list[FieldError]:
             f"{at}.{key}",
             f"no longer accepted (nothing reads it): name the categories, mode and days of "
             f"each notice list in {at}.lists",
+            f"不再接受此项（没有地方读取它）：请在 {at}.lists 中为每个公示名单写明类别、方式和天数",
         )
         for key in ("days", "categories")
         if getattr(notice, key) is not None
@@ -592,19 +669,28 @@ def _notice_errors(notice: PublicNotice, categories: set[str]) -> list[FieldErro
         if scope.categories == "all":
             if len(notice.lists) > 1:
                 errors.append(
-                    FieldError(f"{at}.categories", '"all" must be the only notice list setting')
+                    FieldError(
+                        f"{at}.categories",
+                        '"all" must be the only notice list setting',
+                        '写 "all" 时只能有这一个公示名单设置',
+                    )
                 )
             continue
         for position, category in enumerate(scope.categories):
             if category not in categories:
                 errors.append(
-                    FieldError(f"{at}.categories[{position}]", f"no rule in {category!r}")
+                    FieldError(
+                        f"{at}.categories[{position}]",
+                        f"no rule in {category!r}",
+                        f"类别 {category} 下没有规则",
+                    )
                 )
             elif category in claimed:
                 errors.append(
                     FieldError(
                         f"{at}.categories[{position}]",
                         f"{category!r} is already listed by lists[{claimed[category]}]",
+                        f"类别 {category} 已列在 lists[{claimed[category]}] 中",
                     )
                 )
             else:
@@ -614,6 +700,7 @@ def _notice_errors(notice: PublicNotice, categories: set[str]) -> list[FieldErro
             FieldError(
                 "settings.public_notice.lists",
                 "notice lists are not applied by this server yet: nothing would act on them",
+                "本服务器尚未启用公示名单：这些设置不会生效",
             )
         )
     return errors
@@ -625,26 +712,51 @@ def _expiry_errors(expiry: Expiry) -> list[FieldError]:
     yearly, monthly = policy is ExpiryPolicy.YEARLY_CLEAR, policy is ExpiryPolicy.AFTER_MONTHS
     errors: list[FieldError] = []
     if yearly and expiry.clear_on is None:
-        errors.append(FieldError(f"{at}.clear_on", "yearly_clear needs the day (MM-DD)"))
+        errors.append(
+            FieldError(
+                f"{at}.clear_on",
+                "yearly_clear needs the day (MM-DD)",
+                "yearly_clear 须写明日期（MM-DD）",
+            )
+        )
     if not yearly and expiry.clear_on is not None:
         errors.append(
-            FieldError(f"{at}.clear_on", f"only yearly_clear clears on a day, not {policy}")
+            FieldError(
+                f"{at}.clear_on",
+                f"only yearly_clear clears on a day, not {policy}",
+                f"只有 yearly_clear 按日期清零，{policy} 不用此项",
+            )
         )
     if monthly and expiry.months is None:
-        errors.append(FieldError(f"{at}.months", "after_months needs the number of months"))
+        errors.append(
+            FieldError(
+                f"{at}.months", "after_months needs the number of months", "after_months 须写明月数"
+            )
+        )
     if not monthly and expiry.months is not None:
-        errors.append(FieldError(f"{at}.months", f"only after_months counts months, not {policy}"))
+        errors.append(
+            FieldError(
+                f"{at}.months",
+                f"only after_months counts months, not {policy}",
+                f"只有 after_months 按月数计算，{policy} 不用此项",
+            )
+        )
     if not yearly and expiry.negative_balances is NegativeBalances.CLEAR:
         errors.append(
             FieldError(
                 f"{at}.negative_balances",
                 f"only a yearly clearing clears a balance below zero; under {policy} a debt "
                 "is kept",
+                f"只有每年清零才会清除负余额；{policy} 下欠分保留",
             )
         )
     if not expiry.expires and expiry.notice_days is not None:
         errors.append(
-            FieldError(f"{at}.notice_days", "points never expire under carry_over: no notice")
+            FieldError(
+                f"{at}.notice_days",
+                "points never expire under carry_over: no notice",
+                "carry_over 下积分永不过期，无需提前通知",
+            )
         )
     return errors
 

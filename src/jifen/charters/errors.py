@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 from jifen.problems import Problem
+
+
+def fields_zh(fields: Iterable[str]) -> str:
+    """The places a charter's errors name, for a Chinese detail: field paths stay as they
+    are, `line 3` reads 第 3 行 and `(document)` 整个文件."""
+    names = []
+    for field in fields:
+        line = re.fullmatch(r"line (\d+)", field)
+        if line:
+            names.append(f"第 {line.group(1)} 行")
+        else:
+            names.append("整个文件" if field == "(document)" else field)
+    return "、".join(dict.fromkeys(names))
 
 
 class CharterInvalidProblem(Problem):

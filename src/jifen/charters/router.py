@@ -39,26 +39,36 @@ async def _charter_source(request: Request) -> Any:
     media_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if media_type not in _MEDIA_TYPES:
         raise errors.UnsupportedMediaType(
-            f"{media_type} is not a charter format", media_types=list(_MEDIA_TYPES)
+            f"{media_type} is not a charter format",
+            detail_zh=f"{media_type} 不是章程文件的格式",
+            media_types=list(_MEDIA_TYPES),
         )
     raw = await request.body()
     if len(raw) > DOCUMENT_BYTES_MAX:
         raise errors.CharterInvalidProblem(
             f"the document is {len(raw)} bytes; at most {DOCUMENT_BYTES_MAX}",
-            errors=[{"field": "(document)", "message": "too large"}],
+            detail_zh=f"文件大小为 {len(raw)} 字节，最多 {DOCUMENT_BYTES_MAX} 字节",
+            errors=[{"field": "(document)", "message": "too large", "message_zh": "文件过大"}],
         )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise errors.CharterInvalidProblem(
             "the document is not UTF-8 text",
-            errors=[{"field": "(document)", "message": "not UTF-8"}],
+            detail_zh="文件不是 UTF-8 编码的文本",
+            errors=[
+                {"field": "(document)", "message": "not UTF-8", "message_zh": "不是 UTF-8 编码"}
+            ],
         ) from None
     try:
         return parse_text(text, media_type)
     except CharterInvalid as problem:
         raise errors.CharterInvalidProblem(
-            str(problem), errors=[{"field": e.field, "message": e.message} for e in problem.errors]
+            str(problem),
+            detail_zh="文件不是有效的 JSON 或 YAML（"
+            + errors.fields_zh(e.field for e in problem.errors)
+            + "）",
+            errors=[e.as_error() for e in problem.errors],
         ) from None
 
 

@@ -38,12 +38,15 @@ from jifen.tenancy import service as tenancy
 
 DRAFT = "draft"
 PUBLISHED = "published"
+_VERSION_STATUS_ZH = {DRAFT: "草稿", PUBLISHED: "已发布"}
 
 
 def _invalid(problem: CharterInvalid) -> errors.CharterInvalidProblem:
     return errors.CharterInvalidProblem(
         f"{len(problem.errors)} error(s): {problem}",
-        errors=[{"field": e.field, "message": e.message} for e in problem.errors],
+        detail_zh=f"章程文件有 {len(problem.errors)} 处错误："
+        + errors.fields_zh(e.field for e in problem.errors),
+        errors=[e.as_error() for e in problem.errors],
     )
 
 
@@ -62,7 +65,7 @@ def validate(session: Session, *, village_id: uuid.UUID, data: Any) -> Charter:
         ).scalars()
     )
     missing = [
-        FieldError(field, f"no role {code!r} in this township")
+        FieldError(field, f"no role {code!r} in this township", f"本乡镇没有角色 {code}")
         for field, code in role_codes_named(charter.document)
         if code not in known
     ]
@@ -117,7 +120,10 @@ def publish_version(
     session.refresh(version)
     if version.status != DRAFT:
         raise errors.CharterVersionNotDraft(
-            f"version {version.version} is already {version.status}", version=version.version
+            f"version {version.version} is already {version.status}",
+            detail_zh=f"第 {version.version} 版的状态为"
+            f"「{_VERSION_STATUS_ZH.get(version.status, version.status)}」，不是草稿",
+            version=version.version,
         )
     latest = session.execute(
         select(func.max(CharterVersion.effective_on)).where(
@@ -129,6 +135,8 @@ def publish_version(
         raise errors.CharterEffectiveDateTaken(
             f"version {version.version} takes effect on {version.effective_on}, not after the "
             f"published version in force from {latest}",
+            detail_zh=f"第 {version.version} 版的生效日期为 {version.effective_on}，"
+            f"不晚于自 {latest} 起生效的已发布版本",
             effective_on=version.effective_on.isoformat(),
             latest_effective_on=latest.isoformat(),
         )
@@ -145,6 +153,8 @@ def publish_version(
         raise errors.CharterWouldRescore(
             f"{scored} event(s) on or after {version.effective_on} were already scored; "
             "a new version takes effect after them",
+            detail_zh=f"{version.effective_on} 当天及之后已有 {scored} 个事件计过分；"
+            "新版本须在这些事件之后生效",
             records=scored,
         )
     version.status = PUBLISHED
@@ -222,7 +232,9 @@ def in_force(session: Session, village_id: uuid.UUID, on: date) -> CharterVersio
     version = find_in_force(session, village_id, on)
     if version is None:
         raise errors.NoCharterInForce(
-            f"no published charter version was in force on {on}", on=on.isoformat()
+            f"no published charter version was in force on {on}",
+            detail_zh=f"{on} 没有生效的已发布章程版本",
+            on=on.isoformat(),
         )
     return version
 
@@ -262,7 +274,9 @@ def charter_in_force(
     row = session.connection().execute(_IN_FORCE_REF, {"village_id": village_id, "on": on}).first()
     if row is None:
         raise errors.NoCharterInForce(
-            f"no published charter version was in force on {on}", on=on.isoformat()
+            f"no published charter version was in force on {on}",
+            detail_zh=f"{on} 没有生效的已发布章程版本",
+            on=on.isoformat(),
         )
     ref = VersionRef(*row)
     charter = _cached(ref.id, ref.document_sha256)
@@ -294,8 +308,11 @@ def compiled(version: CharterVersion) -> Charter:
         # Valid when uploaded: a rule type it names is no longer installed.
         raise errors.CharterUnavailable(
             f"charter version {version.version} cannot be loaded: {problem}",
+            detail_zh=f"第 {version.version} 版章程无法在本服务器加载（"
+            + errors.fields_zh(e.field for e in problem.errors)
+            + "）",
             version=version.version,
-            errors=[{"field": e.field, "message": e.message} for e in problem.errors],
+            errors=[e.as_error() for e in problem.errors],
         ) from None
     with _compiled_lock:
         if len(_compiled) >= _COMPILED_MAX:

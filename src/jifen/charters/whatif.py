@@ -100,12 +100,14 @@ def score_event(
     if rule is None:
         raise UnknownRule(
             f"charter version {version.version} has no rule {rule_id!r}",
+            detail_zh=f"第 {version.version} 版章程中没有规则 {rule_id}",
             rule_id=rule_id,
             charter_version=version.version,
         )
     if not Decimal(0) < quantity <= records.QUANTITY_MAX:
         raise InvalidQuantity(
             f"quantity must be above 0 and at most {records.QUANTITY_MAX}",
+            detail_zh=f"数量须大于 0 且不超过 {records.QUANTITY_MAX}",
             quantity=str(quantity),
         )
     score = records.score(rule, quantity, occurred_on)
@@ -209,6 +211,7 @@ def replay(
     if from_on > to_on:
         raise ReplayWindowInvalid(
             f"from {from_on} is after to {to_on}",
+            detail_zh=f"开始日期 {from_on} 晚于结束日期 {to_on}",
             from_on=from_on.isoformat(),
             to_on=to_on.isoformat(),
         )
@@ -228,6 +231,7 @@ def replay(
     if found > REPLAY_RECORDS_MAX:
         raise ReplayTooLarge(
             f"{found} records in the window; at most {REPLAY_RECORDS_MAX} are replayed at once",
+            detail_zh=f"该时段内有 {found} 条记录，一次最多重算 {REPLAY_RECORDS_MAX} 条",
             records=found,
             records_max=REPLAY_RECORDS_MAX,
         )
@@ -269,10 +273,12 @@ def _check_subject(
     household_id: uuid.UUID | None,
 ) -> None:
     if member_id is not None and household_id is not None:
-        raise ReplaySubjectInvalid("name a member or a household, not both")
-    for model, what, subject_id in (
-        (Member, "member", member_id),
-        (Household, "household", household_id),
+        raise ReplaySubjectInvalid(
+            "name a member or a household, not both", detail_zh="请指明村民或户，不能同时指明"
+        )
+    for model, what, what_zh, subject_id in (
+        (Member, "member", "村民", member_id),
+        (Household, "household", "户", household_id),
     ):
         if subject_id is None:
             continue
@@ -280,6 +286,7 @@ def _check_subject(
         if found is None or found.village_id != village_id:
             raise ReplaySubjectInvalid(
                 f"{what} {subject_id} is not in the version's village",
+                detail_zh=f"{what_zh} {subject_id} 不属于该版本章程所在的村",
                 field=f"{what}_id",
             )
 

@@ -22,6 +22,17 @@ QINGQUAN_REVIEW: dict[str, Any] = {
 }
 
 
+QINGQUAN_BOARD_NOTICE: dict[str, Any] = {
+    "categories": ["board"],
+    "mode": "before",
+    "period": "monthly",
+    "opens_on_day": 1,
+    "days": 31,
+    "appeal_days": 30,
+    "deciding_role": "village_clerk",
+}
+
+
 def qingquan(effective_on: str, labor_points_per_hour: str) -> dict[str, Any]:
     return {
         "title": f"清泉村村规民约积分制（{effective_on[:4]} 年）",
@@ -32,6 +43,10 @@ def qingquan(effective_on: str, labor_points_per_hour: str) -> dict[str, Any]:
             "merit": {"enabled": True, "label": "文明积分", "deductions_lower": True},
             "review": QINGQUAN_REVIEW,
             "expiry": {"policy": "carry_over"},
+            # The boards' points wait out a month's public notice (先公示后生效): a month's
+            # list opens on the 1st of the next and runs 31 days, so last month's is open
+            # on any day of this one.
+            "public_notice": {"lists": [QINGQUAN_BOARD_NOTICE]},
         },
         "rules": [
             {
@@ -87,6 +102,20 @@ def qingquan(effective_on: str, labor_points_per_hour: str) -> dict[str, Any]:
                 "moves": ["points", "merit"],
                 "recorders": ["village_clerk"],
                 "evidence": ["photo", "inspector"],
+            },
+            {
+                "id": "hygiene_red",
+                "category": "board",
+                "label": "环境卫生红榜",
+                "type": "board",
+                "params": {"side": "red", "points": 5},
+            },
+            {
+                "id": "hygiene_black",
+                "category": "board",
+                "label": "环境卫生黑榜",
+                "type": "board",
+                "params": {"side": "black", "points": 2},
             },
             {
                 "id": "green_space_care",

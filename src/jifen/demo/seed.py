@@ -188,13 +188,18 @@ def seed(
         for name, side, reason in (
             ("王建国", "red", "门前屋后干净整洁，垃圾分类到位"),
             ("刘长春", "red", "庭院绿化美化好"),
-            ("杨树林", "black", "房前堆放柴草杂物"),
+            ("张德福", "black", "房前堆放柴草杂物"),
         ):
             board_households.setdefault(people[name].household.id, (side, reason))
         spaces_line += "; " + demo_boards.seed_board(
             session,
             village=qingquan,
             households=[(h, side, why) for h, (side, why) in board_households.items()],
+            objection=demo_boards.Objection(
+                member_id=people["张德福"].member.id,
+                household_id=people["张德福"].household.id,
+                reason="柴草是临时堆放，评比前一天已清理干净",
+            ),
             clock=clock,
             today=today,
         )

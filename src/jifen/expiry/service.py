@@ -226,6 +226,7 @@ def get_holder_account(session: Session, account_id: uuid.UUID) -> HolderAccount
     ):
         raise errors.NotHolderAccount(
             f"account {account_id} is a {account.kind} {account.category} account",
+            detail_zh=f"账户 {account_id} 是 {account.kind} {account.category} 账户",
             account_id=str(account_id),
         )
     member = session.get(Member, account.member_id) if account.member_id else None

@@ -26,6 +26,15 @@ INSTANT_MIN = datetime(2000, 1, 1, tzinfo=UTC)
 INSTANT_MAX = datetime(2999, 12, 31, tzinfo=UTC)
 
 
+class Invalid(ValueError):
+    """A validator's refusal that says it in Chinese too: a 422's `errors` carry
+    `message_zh` from it (a plain ValueError gets a general Chinese message)."""
+
+    def __init__(self, message: str, message_zh: str) -> None:
+        super().__init__(message)
+        self.message_zh = message_zh
+
+
 def _has_nul(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -48,7 +57,7 @@ class InputSchema(Schema):
     def _text_has_no_nul(cls, value: object) -> object:
         # PostgreSQL cannot store NUL in text, and no client has a reason to send it.
         if _has_nul(value):
-            raise ValueError("text must not contain NUL characters")
+            raise Invalid("text must not contain NUL characters", "文本不得包含 NUL 字符")
         return value
 
 
@@ -63,16 +72,24 @@ def _small_json(value: dict[str, Any]) -> dict[str, Any]:
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except ValueError as exc:  # NaN or Infinity: not JSON, and not storable everywhere
-        raise ValueError("metadata must not contain NaN or Infinity") from exc
+        raise Invalid(
+            "metadata must not contain NaN or Infinity", "metadata 不得包含 NaN 或 Infinity"
+        ) from exc
     size = len(text.encode())
     if size > DETAILS_BYTES_MAX:
-        raise ValueError(f"metadata is {size} bytes; at most {DETAILS_BYTES_MAX} allowed")
+        raise Invalid(
+            f"metadata is {size} bytes; at most {DETAILS_BYTES_MAX} allowed",
+            f"metadata 为 {size} 字节，最多允许 {DETAILS_BYTES_MAX} 字节",
+        )
     return value
 
 
 def _in_range(value: datetime) -> datetime:
     if not INSTANT_MIN <= value <= INSTANT_MAX:
-        raise ValueError(f"must lie between {INSTANT_MIN.year} and {INSTANT_MAX.year}")
+        raise Invalid(
+            f"must lie between {INSTANT_MIN.year} and {INSTANT_MAX.year}",
+            f"应在 {INSTANT_MIN.year} 年至 {INSTANT_MAX.year} 年之间",
+        )
     return value
 
 
@@ -80,10 +97,10 @@ def _whole(value: object) -> object:
     # JSON Schema's integer is any number with no fraction (1.0 is one): accept those, and
     # refuse what a lax int would coerce from other types (strings, booleans).
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("must be a whole number")
+        raise Invalid("must be a whole number", "应为整数")
     if isinstance(value, float):
         if not value.is_integer():
-            raise ValueError("must be a whole number")
+            raise Invalid("must be a whole number", "应为整数")
         return int(value)
     return value
 

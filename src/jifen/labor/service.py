@@ -76,6 +76,7 @@ def create_project(
     if starts_on is not None and ends_on is not None and ends_on < starts_on:
         raise errors.ProjectDatesInvalid(
             f"ends_on {ends_on} is before starts_on {starts_on}",
+            detail_zh=f"结束日期 {ends_on} 早于开始日期 {starts_on}",
             starts_on=starts_on.isoformat(),
             ends_on=ends_on.isoformat(),
         )
@@ -100,7 +101,9 @@ def create_project(
             session.add(project)
     except IntegrityError:
         raise errors.ProjectCodeTaken(
-            f"the village already has a project {code!r}", project_code=code
+            f"the village already has a project {code!r}",
+            detail_zh=f"本村已有编号为 {code} 的项目",
+            project_code=code,
         ) from None
     return project
 
@@ -303,12 +306,14 @@ def _refuse_unless_open(activity: Activity, now: datetime, *, scheduled_ok: bool
         assert activity.closed_at is not None
         raise errors.ActivityClosed(
             f"activity {activity.id} was closed at {as_utc(activity.closed_at).isoformat()}",
+            detail_zh=f"活动 {activity.id} 已于 {as_utc(activity.closed_at).isoformat()} 关闭",
             activity_id=str(activity.id),
             closed_at=as_utc(activity.closed_at).isoformat(),
         )
     if state is ActivityState.ENDED:
         raise errors.ActivityEnded(
             f"activity {activity.id} ended at {as_utc(activity.ends_at).isoformat()}",
+            detail_zh=f"活动 {activity.id} 已于 {as_utc(activity.ends_at).isoformat()} 结束",
             activity_id=str(activity.id),
             ends_at=as_utc(activity.ends_at).isoformat(),
         )
@@ -316,6 +321,7 @@ def _refuse_unless_open(activity: Activity, now: datetime, *, scheduled_ok: bool
         opens_at = as_utc(activity.starts_at) - CHECK_IN_EARLY
         raise errors.ActivityNotStarted(
             f"check-in to activity {activity.id} opens at {opens_at.isoformat()}",
+            detail_zh=f"活动 {activity.id} 的签到于 {opens_at.isoformat()} 开始",
             activity_id=str(activity.id),
             opens_at=opens_at.isoformat(),
         )
@@ -345,6 +351,7 @@ def create_activity(
     if rule is None:
         raise UnknownRule(
             f"charter version {version.version} (in force on {starts_on}) has no rule {rule_id!r}",
+            detail_zh=f"{starts_on} 生效的第 {version.version} 版章程中没有规则 {rule_id}",
             rule_id=rule_id,
             charter_version=version.version,
         )
@@ -352,6 +359,7 @@ def create_activity(
     if not Decimal(0) < quantity <= records.QUANTITY_MAX:
         raise InvalidQuantity(
             f"quantity must be above 0 and at most {records.QUANTITY_MAX}",
+            detail_zh=f"数量须大于 0 且不超过 {records.QUANTITY_MAX}",
             quantity=str(quantity),
         )
     # Scoring once now refuses a quantity the rule cannot take (half a fixed occurrence).
@@ -362,7 +370,9 @@ def create_activity(
         ).scalar_one_or_none()
         if found is None:
             raise record_errors.ProjectNotInVillage(
-                f"project {project_id} is not one of this village's", project_id=str(project_id)
+                f"project {project_id} is not one of this village's",
+                detail_zh=f"项目 {project_id} 不属于本村",
+                project_id=str(project_id),
             )
     activity = Activity(
         id=new_id(),
@@ -387,16 +397,18 @@ def create_activity(
 
 
 def _check_window(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
-    reason = None
+    reason = reason_zh = None
     if ends_at <= starts_at:
-        reason = "ends_at must be after starts_at"
+        reason, reason_zh = "ends_at must be after starts_at", "结束时间须晚于开始时间"
     elif ends_at - starts_at > ACTIVITY_LENGTH_MAX:
         reason = f"an activity lasts at most {ACTIVITY_LENGTH_MAX.days} days"
+        reason_zh = f"活动最长 {ACTIVITY_LENGTH_MAX.days} 天"
     elif ends_at <= now:
-        reason = "ends_at has passed already"
+        reason, reason_zh = "ends_at has passed already", "结束时间已经过去"
     if reason is not None:
         raise errors.ActivityWindowInvalid(
             reason,
+            detail_zh=reason_zh,
             starts_at=starts_at.isoformat(),
             ends_at=ends_at.isoformat(),
             length_days_max=ACTIVITY_LENGTH_MAX.days,
@@ -408,17 +420,24 @@ def _check_rule(rule: CompiledRule) -> None:
     if RECORDER_CHECK_IN not in document.recorders:
         raise errors.RuleNotForCheckIn(
             f"rule {rule.id} is recorded by {', '.join(document.recorders)}, not check_in",
+            detail_zh=f"规则 {rule.id} 由 {'、'.join(document.recorders)} 记录，不能通过签到"
+            "（check_in）记录",
             rule_id=rule.id,
             recorders=list(document.recorders),
         )
     if rule.is_deduction:
         raise errors.RuleNotForCheckIn(
-            f"rule {rule.id} is a deduction; nobody checks in to lose points", rule_id=rule.id
+            f"rule {rule.id} is a deduction; nobody checks in to lose points",
+            detail_zh=f"规则 {rule.id} 是扣分规则，不能通过签到扣分",
+            rule_id=rule.id,
         )
     if document.evidence:
         raise errors.RuleNeedsEvidence(
             f"rule {rule.id} needs evidence ({', '.join(e.value for e in document.evidence)}); "
             "a check-in is its own evidence and carries no other",
+            detail_zh=f"规则 {rule.id} 需要佐证"
+            f"（{'、'.join(e.value for e in document.evidence)}）；"
+            "签到本身即是凭证，无法附带其他佐证",
             rule_id=rule.id,
             evidence=[e.value for e in document.evidence],
         )
@@ -509,14 +528,21 @@ def _read_code(session: Session, code: str, now: datetime) -> Activity:
         village_id = uuid.UUID(str(claims.get("village")))
         expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
     except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
-        raise errors.CheckInCodeInvalid("the code is not a check-in code of this service") from None
+        raise errors.CheckInCodeInvalid(
+            "the code is not a check-in code of this service", detail_zh="这不是本系统的签到码"
+        ) from None
     if expires_at <= now:
         raise errors.CheckInCodeExpired(
-            f"the code expired at {expires_at.isoformat()}", expired_at=expires_at.isoformat()
+            f"the code expired at {expires_at.isoformat()}",
+            detail_zh=f"签到码已于 {expires_at.isoformat()} 过期",
+            expired_at=expires_at.isoformat(),
         )
     activity = session.get(Activity, activity_id)
     if activity is None or activity.village_id != village_id:
-        raise errors.CheckInCodeInvalid("the code names no activity of this service")
+        raise errors.CheckInCodeInvalid(
+            "the code names no activity of this service",
+            detail_zh="签到码所指的活动在本系统中不存在",
+        )
     return activity
 
 
@@ -537,7 +563,9 @@ def check_in_with_code(
     activity = _read_code(session, code, clock.now)
     if activity.village_id != binding.village_id:
         raise errors.CheckInCodeWrongVillage(
-            f"activity {activity.id} is another village's", activity_id=str(activity.id)
+            f"activity {activity.id} is another village's",
+            detail_zh=f"活动 {activity.id} 属于其他村",
+            activity_id=str(activity.id),
         )
     return check_in(
         session,
@@ -607,6 +635,7 @@ def _refuse_second_check_in(session: Session, activity: Activity, member_id: uui
     if existing is not None:
         raise record_errors.DuplicateRecord(
             f"record {existing} already records this member's check-in to activity {activity.id}",
+            detail_zh=f"记录 {existing} 已记录该村民在活动 {activity.id} 的签到",
             record_id=str(existing),
             rule_id=activity.rule_id,
             occurrence=f"activity:{activity.id}",

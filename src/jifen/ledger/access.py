@@ -48,6 +48,8 @@ def refuse_market_accounts(legs: Iterable[Leg]) -> None:
         raise errors.GoodsNeedTheSupermarket(
             f"accounts of kind {', '.join(kinds)} are booked by the supermarket's operations "
             "(/v1/villages/{village_id}/stock-movements, /sales, /refunds), not as entries",
+            detail_zh=f"类型为 {'、'.join(kinds)} 的账户只能通过积分超市自己的操作记账"
+            "（/v1/villages/{village_id}/stock-movements、/sales、/refunds），不能直接记分录",
             account_kinds=kinds,
         )
 
@@ -73,6 +75,7 @@ def refuse_earmarked(legs: Iterable[Leg]) -> None:
                 "subsidy money may go only to a project's construction, not to "
                 + ", ".join(owners)
                 + " accounts",
+                detail_zh="以奖代补资金只能用于项目建设，不能转入 " + "、".join(owners) + " 类账户",
                 earmark="project_construction",
                 account_kinds=owners,
             )
@@ -90,6 +93,9 @@ def refuse_withheld(legs: Iterable[Leg]) -> None:
             "withheld subsidy money moves only by release after the projects' acceptance "
             "(POST /v1/projects/{project_id}/acceptance, "
             "/v1/subsidy-settlements/{subsidy_settlement_id}/releases)",
+            detail_zh="暂扣的以奖代补资金只能在项目验收后通过释放转出"
+            "（POST /v1/projects/{project_id}/acceptance、"
+            "/v1/subsidy-settlements/{subsidy_settlement_id}/releases）",
         )
 
 

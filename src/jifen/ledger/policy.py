@@ -149,6 +149,8 @@ def check_code(code: str) -> None:
         raise errors.InvalidEntryCode(
             f"entry code {code!r} must be lower_snake_case, 2-64 characters, and not one of "
             f"{sorted(RESERVED_CODES)}",
+            detail_zh=f"分录代码 {code!r} 须为 lower_snake_case 格式、2 至 64 个字符，且不能是 "
+            f"{sorted(RESERVED_CODES)} 之一",
             entry_code=code,
         )
 
@@ -156,10 +158,15 @@ def check_code(code: str) -> None:
 def check_shape(lines: Sequence[Line], *, postings_max: int, amount_abs_max: int) -> None:
     """Refuse drafts that could never be booked, before anything is read."""
     if len(lines) < 2:
-        raise errors.TooFewPostings(f"{len(lines)} posting(s) given", postings_count=len(lines))
+        raise errors.TooFewPostings(
+            f"{len(lines)} posting(s) given",
+            detail_zh=f"只给出了 {len(lines)} 条过账",
+            postings_count=len(lines),
+        )
     if len(lines) > postings_max:
         raise errors.TooManyPostings(
             f"{len(lines)} postings given, at most {postings_max} allowed",
+            detail_zh=f"给出了 {len(lines)} 条过账，最多允许 {postings_max} 条",
             postings_count=len(lines),
             postings_max=postings_max,
         )
@@ -167,12 +174,15 @@ def check_shape(lines: Sequence[Line], *, postings_max: int, amount_abs_max: int
     for line in lines:
         if line.account_id in seen:
             raise errors.DuplicateAccount(
-                f"account {line.account_id} appears twice", account_id=str(line.account_id)
+                f"account {line.account_id} appears twice",
+                detail_zh=f"账户 {line.account_id} 出现了两次",
+                account_id=str(line.account_id),
             )
         seen.add(line.account_id)
         if line.amount == 0 or abs(line.amount) > amount_abs_max:
             raise errors.AmountOutOfRange(
                 f"amount {line.amount} must be non-zero and at most {amount_abs_max} in size",
+                detail_zh=f"金额 {line.amount} 不能为零，绝对值不能超过 {amount_abs_max}",
                 account_id=str(line.account_id),
                 amount=line.amount,
             )
@@ -187,6 +197,8 @@ def check_balanced(lines: Iterable[Line], assets: dict[uuid.UUID, str]) -> None:
         raise errors.UnbalancedEntry(
             "postings do not sum to zero: "
             + ", ".join(f"{asset} {total:+d}" for asset, total in sorted(unbalanced.items())),
+            detail_zh="各条过账合计不为零："
+            + "，".join(f"{asset} {total:+d}" for asset, total in sorted(unbalanced.items())),
             sums=unbalanced,
         )
 
@@ -226,6 +238,8 @@ def insufficient(
         return errors.InsufficientStock(
             f"account {account.id} has {account.available} of {account.asset} on the shelf, "
             f"{-breach.amount} requested",
+            detail_zh=f"账户 {account.id} 的货架上有 {account.available} 件 {account.asset}，"
+            f"需要 {-breach.amount} 件",
             account_id=str(account.id),
             asset=account.asset,
             available_quantity=account.available,
@@ -235,6 +249,8 @@ def insufficient(
         return errors.InsufficientPoints(
             f"account {account.id} has {account.available} points available, "
             f"{-breach.amount} requested",
+            detail_zh=f"账户 {account.id} 可用积分为 {account.available}，"
+            f"需要 {-breach.amount} 积分",
             account_id=str(account.id),
             balance_points=account.available,
             requested_points=-breach.amount,
@@ -242,6 +258,7 @@ def insufficient(
         )
     return errors.InsufficientFunds(
         f"account {account.id} has {account.available} fen available, {-breach.amount} requested",
+        detail_zh=f"账户 {account.id} 可用金额为 {account.available} 分，需要 {-breach.amount} 分",
         account_id=str(account.id),
         balance_fen=account.available,
         requested_fen=-breach.amount,

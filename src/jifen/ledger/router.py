@@ -109,6 +109,7 @@ def open_account(
     if body.kind in MARKET_KINDS:
         raise errors.GoodsNeedTheSupermarket(
             f"{body.kind.value} accounts are opened by the supermarket itself",
+            detail_zh=f"{body.kind.value} 类账户只能由积分超市自己开立",
             account_kinds=[body.kind.value],
         )
     account = service.open_account(

@@ -99,6 +99,8 @@ def open_account(
         raise errors.InvalidAccount(
             f"a {kind.value} account needs "
             + (f"exactly a {kind.value}_id" if expected else "no owner id"),
+            detail_zh=f"{kind.value} 类账户"
+            + (f"须且只须给出 {kind.value}_id" if expected else "不能给出所有者 id"),
             kind=kind.value,
         )
     owner_name, owner_ref = _owner(session, village, kind, owner_ids.get(kind))
@@ -116,6 +118,7 @@ def open_account(
     if duplicate is not None:
         raise errors.AccountAlreadyExists(
             f"account {duplicate} already is the {kind.value} {category} {asset} account",
+            detail_zh=f"账户 {duplicate} 已是 {kind.value} {category} {asset} 账户",
             account_id=str(duplicate),
         )
     account = Account(
@@ -157,7 +160,9 @@ def _owner(
         raise NotFound(kind.value, owner_id)
     if isinstance(owner, Member | Household) and owner.village_id != village.id:
         raise errors.AccountInOtherBooks(
-            f"{kind.value} {owner_id} belongs to another village", owner_id=str(owner_id)
+            f"{kind.value} {owner_id} belongs to another village",
+            detail_zh=f"{kind.value} {owner_id} 属于另一个村",
+            owner_id=str(owner_id),
         )
     return owner.name, owner_id.hex
 
@@ -436,6 +441,7 @@ def book(
     ):
         raise errors.OccurredInFuture(
             f"occurred_at {occurred_at.isoformat()} is after now",
+            detail_zh=f"发生时间 occurred_at {occurred_at.isoformat()} 晚于当前时间",
             occurred_at=occurred_at.isoformat(),
         )
     effect = Effect.PENDING if is_pending else Effect.POSTED
@@ -458,6 +464,7 @@ def book(
             if not _same_request(existing, draft):
                 raise IdempotencyKeyReused(
                     f"key {idempotency_key!r} booked entry {existing.id} with other content",
+                    detail_zh=f"幂等键 {idempotency_key!r} 已用于记入内容不同的分录 {existing.id}",
                     entry_id=str(existing.id),
                 )
             [view] = _views(session, [existing])
@@ -506,14 +513,21 @@ def reverse(
         resolution = _resolution_of(session, original.id)
         if resolution is None:
             raise errors.EntryNotReversible(
-                f"entry {entry_id} is still pending: void it instead", entry_id=str(entry_id)
+                f"entry {entry_id} is still pending: void it instead",
+                detail_zh=f"分录 {entry_id} 仍待定：请改为作废它",
+                entry_id=str(entry_id),
             )
         if resolution.code == CODE_PENDING_VOID:
-            raise errors.EntryNotReversible(f"entry {entry_id} was voided", entry_id=str(entry_id))
+            raise errors.EntryNotReversible(
+                f"entry {entry_id} was voided",
+                detail_zh=f"分录 {entry_id} 已作废",
+                entry_id=str(entry_id),
+            )
         target = resolution
     if target.code in (CODE_REVERSAL, CODE_PENDING_VOID):
         raise errors.EntryNotReversible(
             f"entry {target.id} is a {target.code} and cannot itself be reversed",
+            detail_zh=f"分录 {target.id} 是 {target.code}，本身不能被冲正",
             entry_id=str(target.id),
         )
     record_id = None
@@ -526,6 +540,7 @@ def reverse(
     if record_id is not None:
         raise errors.EntryBelongsToRecord(
             f"entry {target.id} was booked for record {record_id}; revoke the record",
+            detail_zh=f"分录 {target.id} 是为记录 {record_id} 记入的；请撤回该记录",
             entry_id=str(target.id),
             record_id=str(record_id),
         )
@@ -533,6 +548,7 @@ def reverse(
     if existing is not None:
         raise errors.EntryAlreadyReversed(
             f"entry {target.id} was reversed by entry {existing}",
+            detail_zh=f"分录 {target.id} 已被分录 {existing} 冲正",
             entry_id=str(target.id),
             reversed_by_entry_id=str(existing),
         )
@@ -588,7 +604,11 @@ def _resolve(
 ) -> EntryView:
     pending = _load_entry(session, entry_id)
     if not pending.is_pending:
-        raise errors.EntryNotPending(f"entry {entry_id} is not pending", entry_id=str(entry_id))
+        raise errors.EntryNotPending(
+            f"entry {entry_id} is not pending",
+            detail_zh=f"分录 {entry_id} 不是待定分录",
+            entry_id=str(entry_id),
+        )
     writer.lock_books(session, pending.village_id)
     resolution = _resolution_of(session, pending.id)
     if resolution is not None:
@@ -599,6 +619,7 @@ def _resolve(
         )
         raise problem(
             f"entry {entry_id} was resolved by entry {resolution.id}",
+            detail_zh=f"分录 {entry_id} 已由分录 {resolution.id} 处理",
             entry_id=str(entry_id),
             resolved_by_entry_id=str(resolution.id),
         )
@@ -800,16 +821,24 @@ class Verification:
     last_seq: int
     first_break: ChainBreak | None
     balance_mismatches: list[BalanceMismatch] = field(default_factory=list)
+    # The hash of the last entry checked (last_seq): GENESIS_HASH when none was.
+    last_hash: str = GENESIS_HASH
 
     @property
     def is_intact(self) -> bool:
         return self.first_break is None and not self.balance_mismatches
 
 
-def verify_books(session: Session, village_id: uuid.UUID) -> Verification:
+def verify_books(
+    session: Session, village_id: uuid.UUID, *, up_to_seq: int | None = None
+) -> Verification:
     """Walk the village's chain from the first entry: recompute every hash, check the
     links, the sequence and that each entry balances; replay the postings and compare
-    them with the stored balances. Names the first broken entry."""
+    them with the stored balances. Names the first broken entry.
+
+    With `up_to_seq` the walk ends at that entry: it proves the chain from the first
+    entry through it (what a head printed on a closed list stands on); the books' head
+    and the balances, which are today's, are not compared."""
     book_row = session.get(Book, village_id)
     if book_row is None:
         raise NotFound("village", village_id)
@@ -817,11 +846,12 @@ def verify_books(session: Session, village_id: uuid.UUID) -> Verification:
     replayed: dict[uuid.UUID, Delta] = defaultdict(Delta)
     first_break: ChainBreak | None = None
     checked = 0
+    bound = () if up_to_seq is None else (Entry.seq <= up_to_seq,)
     while first_break is None:
         rows = list(
             session.execute(
                 select(Entry)
-                .where(Entry.village_id == village_id, Entry.seq >= expected_seq)
+                .where(Entry.village_id == village_id, Entry.seq >= expected_seq, *bound)
                 .order_by(Entry.seq)
                 .limit(VERIFY_CHUNK)
             ).scalars()
@@ -837,6 +867,10 @@ def verify_books(session: Session, village_id: uuid.UUID) -> Verification:
             expected_seq, prev_hash = record.seq + 1, record.hash
             checked += 1
         session.expunge_all()
+    if up_to_seq is not None:
+        if first_break is None and expected_seq <= up_to_seq:
+            first_break = ChainBreak(expected_seq, None, f"entry seq {expected_seq} is missing")
+        return Verification(village_id, checked, expected_seq - 1, first_break, [], prev_hash)
     if first_break is None and (
         book_row.last_seq != expected_seq - 1 or book_row.last_hash != prev_hash
     ):
@@ -847,7 +881,7 @@ def verify_books(session: Session, village_id: uuid.UUID) -> Verification:
             f"seq {expected_seq - 1}: entries are missing or the head was altered",
         )
     mismatches = [] if first_break else _balance_mismatches(session, village_id, replayed)
-    return Verification(village_id, checked, expected_seq - 1, first_break, mismatches)
+    return Verification(village_id, checked, expected_seq - 1, first_break, mismatches, prev_hash)
 
 
 def _check_link(
@@ -888,6 +922,23 @@ def _balance_mismatches(
         if stored != expected:
             mismatches.append(BalanceMismatch(row.account_id, stored, expected))
     return mismatches
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The newest entry of a village's books: its sequence number and hash."""
+
+    seq: int
+    hash: str
+
+
+def chain_head(session: Session, village_id: uuid.UUID) -> ChainHead:
+    """The village's chain head, the entries this transaction booked included: what a
+    closing notice list or board stores as proof of what it settled. It takes the books
+    lock (if the transaction does not hold it yet), so the head cannot move until the
+    transaction ends."""
+    head = writer.lock_books(session, village_id)
+    return ChainHead(head.last_seq, head.last_hash)
 
 
 @dataclass(frozen=True)

@@ -498,6 +498,7 @@ def write(
         if state.village_id != draft.village_id:
             raise errors.AccountInOtherBooks(
                 f"account {line.account_id} is in the books of another village",
+                detail_zh=f"账户 {line.account_id} 属于另一个村的账簿",
                 account_id=str(line.account_id),
             )
     check_balanced(draft.lines, {account_id: s.asset for account_id, s in states.items()})
@@ -513,6 +514,8 @@ def write(
                 raise errors.MemberInactive(
                     f"account {state.id} belongs to a member deactivated on "
                     f"{state.member_deactivated_on}; the entry is dated {occurred_on}",
+                    detail_zh=f"账户 {state.id} 所属成员已于 {state.member_deactivated_on} 停用；"
+                    f"该分录日期为 {occurred_on}",
                     account_id=str(state.id),
                     deactivated_on=state.member_deactivated_on.isoformat(),
                 )
@@ -520,6 +523,7 @@ def write(
     if draft.allow_below_floor and not _floor_override_allowed(session, books, draft):
         raise errors.FloorOverrideNotAllowed(
             f"entries with code {draft.code!r} may not pass a balance floor in this village",
+            detail_zh=f"在本村，代码为 {draft.code!r} 的分录不得突破余额下限",
             entry_code=draft.code,
         )
     breaches = floor_breaches(draft.lines, states)

@@ -98,6 +98,7 @@ def register_shop(
     if existing is not None:
         raise errors.ShopAlreadyRegistered(
             f"{organisation.name} already is allied shop {existing} of this village",
+            detail_zh=f"{organisation.name} 已是本村的联盟商家 {existing}",
             shop_id=str(existing),
         )
     account_id = ledger.find_account_id(
@@ -129,7 +130,11 @@ def register_shop(
 def get_shop(session: Session, shop_id: uuid.UUID) -> AlliedShop:
     shop = session.get(AlliedShop, shop_id)
     if shop is None:
-        raise errors.ShopNotFound(f"allied shop {shop_id} does not exist", shop_id=str(shop_id))
+        raise errors.ShopNotFound(
+            f"allied shop {shop_id} does not exist",
+            detail_zh=f"联盟商家 {shop_id} 不存在",
+            shop_id=str(shop_id),
+        )
     return shop
 
 
@@ -247,7 +252,9 @@ def redeem(
             return sale_reads(session, [replay])[0]
     if not shop.active:
         raise errors.ShopNotFound(
-            f"allied shop {shop.id} no longer takes points", shop_id=str(shop.id)
+            f"allied shop {shop.id} no longer takes points",
+            detail_zh=f"联盟商家 {shop.id} 已不再接受积分兑换",
+            shop_id=str(shop.id),
         )
     if member_id is None:
         member_id = cards.member_for_card(session, card_token or "", village_id=shop.village_id).id
@@ -255,6 +262,7 @@ def redeem(
     if who.account_id is None:
         raise errors.NoPointsAccount(
             f"{who.holder.value} {who.holder_id} has no points account yet",
+            detail_zh=f"{who.holder.value} {who.holder_id} 还没有积分账户",
             holder_kind=who.holder.value,
             holder_id=str(who.holder_id),
         )
@@ -314,12 +322,14 @@ def _points_short(exc: ledger_errors.InsufficientPoints, points: int) -> Excepti
     if isinstance(balance, int) and balance < 0:
         return errors.BalanceInDebt(
             f"积分余额为 {balance}，需先挣回 / the balance is {balance} points",
+            detail_zh=f"积分余额为 {balance}，需先挣回",
             balance_points=balance,
             requested_points=points,
         )
     return ledger_errors.InsufficientPoints(
         f"积分不足：可用 {balance} 分，需要 {points} 分 / {balance} points available, "
         f"{points} needed",
+        detail_zh=f"积分不足：可用 {balance} 分，需要 {points} 分",
         balance_points=balance,
         requested_points=points,
     )
@@ -441,6 +451,7 @@ def settle(
         raise errors.SettlementPeriodOpen(
             f"the period ends on {period_end}; a statement covers days that are over "
             f"(today is {today})",
+            detail_zh=f"结算期间截至 {period_end}；结算单只涵盖已经过去的日子（今天是 {today}）",
             period_end=period_end.isoformat(),
             today=today.isoformat(),
         )
@@ -458,6 +469,8 @@ def settle(
     if overlapping is not None:
         raise errors.SettlementOverlaps(
             f"statement {overlapping.id} covers {overlapping.period_start} to "
+            f"{overlapping.period_end}",
+            detail_zh=f"结算单 {overlapping.id} 已涵盖 {overlapping.period_start} 至 "
             f"{overlapping.period_end}",
             settlement_id=str(overlapping.id),
             period_start=overlapping.period_start.isoformat(),
@@ -517,6 +530,7 @@ def settle(
 def _empty(shop: AlliedShop, period_start: date, period_end: date) -> errors.SettlementEmpty:
     return errors.SettlementEmpty(
         f"allied shop {shop.id} has no unsettled redemptions from {period_start} to {period_end}",
+        detail_zh=f"联盟商家 {shop.id} 在 {period_start} 至 {period_end} 期间没有待结算的兑换",
         shop_id=str(shop.id),
         period_start=period_start.isoformat(),
         period_end=period_end.isoformat(),
@@ -562,6 +576,7 @@ def pay(
             return settlement
         raise errors.SettlementAlreadyPaid(
             f"statement {settlement.id} was paid at {settlement.paid_at}",
+            detail_zh=f"结算单 {settlement.id} 已于 {settlement.paid_at} 付款",
             settlement_id=str(settlement.id),
             paid_entry_id=str(settlement.paid_entry_id),
         )
@@ -622,7 +637,9 @@ def pay(
     )
     if paid.rowcount != 1:  # type: ignore[attr-defined]
         raise errors.SettlementAlreadyPaid(
-            f"statement {settlement.id} was paid meanwhile", settlement_id=str(settlement.id)
+            f"statement {settlement.id} was paid meanwhile",
+            detail_zh=f"结算单 {settlement.id} 已在此期间付款",
+            settlement_id=str(settlement.id),
         )
     session.refresh(settlement)
     return settlement

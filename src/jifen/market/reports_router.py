@@ -20,6 +20,7 @@ from jifen.ledger import errors as ledger_errors
 from jifen.ledger import service as ledger
 from jifen.market import allied, errors, reconciliation, reports
 from jifen.market.report_schemas import (
+    PERIOD_DAYS_MAX,
     AlliedSaleCreate,
     AlliedSaleRead,
     AlliedShopCreate,
@@ -92,6 +93,9 @@ def _period(first: date | None, last: date | None, clock: ledger.Clock) -> tuple
     except ValueError as exc:
         raise ValidationFailed(
             str(exc),
+            detail_zh="期间的结束日期早于开始日期"
+            if last < first
+            else f"一个期间最多 {PERIOD_DAYS_MAX} 天",
             errors=[{"location": ["query", "to"], "message": str(exc), "type": "value_error"}],
         ) from None
     return first, last

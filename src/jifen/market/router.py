@@ -215,6 +215,7 @@ def create_stock_movement(
     if goods is None or goods.village_id != village_id:
         raise errors.GoodsNotInCatalog(
             f"goods {body.goods_id} is not in this village's catalog",
+            detail_zh=f"商品 {body.goods_id} 不在本村的商品目录中",
             goods_id=str(body.goods_id),
         )
     donor = (

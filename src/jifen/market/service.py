@@ -154,7 +154,10 @@ def _check_barcode(
     ).first()
     if other is not None and other.id != goods_id:
         raise errors.BarcodeTaken(
-            f"barcode {barcode} is {other.name}'s", goods_id=str(other.id), barcode=barcode
+            f"barcode {barcode} is {other.name}'s",
+            detail_zh=f"条码 {barcode} 已属于商品 {other.name}",
+            goods_id=str(other.id),
+            barcode=barcode,
         )
 
 
@@ -423,10 +426,16 @@ def donor_of(
     village = get_village(session, village_id)
     if kind == "other":
         if not name:
-            raise errors.BasketInvalid("name the donor", field="donor.name")
+            raise errors.BasketInvalid(
+                "name the donor", detail_zh="请填写捐赠人姓名", field="donor.name"
+            )
         return Donor(kind, None, name)
     if donor_id is None:
-        raise errors.BasketInvalid(f"a {kind} donor needs its id", field="donor.id")
+        raise errors.BasketInvalid(
+            f"a {kind} donor needs its id",
+            detail_zh=f"类型为 {kind} 的捐赠人须给出其 id",
+            field="donor.id",
+        )
     found: Member | Household | Organisation | None
     if kind == "member":
         found = session.get(Member, donor_id)
@@ -500,6 +509,7 @@ def payer(session: Session, village_id: uuid.UUID, member_id: uuid.UUID, on: dat
     if member.deactivated_on is not None and member.deactivated_on < on:
         raise ledger_errors.MemberInactive(
             f"member {member_id} left the village's roll on {member.deactivated_on}",
+            detail_zh=f"成员 {member_id} 已于 {member.deactivated_on} 从本村名册中移除",
             member_id=str(member_id),
             deactivated_on=member.deactivated_on.isoformat(),
         )
@@ -507,6 +517,7 @@ def payer(session: Session, village_id: uuid.UUID, member_id: uuid.UUID, on: dat
     if holder is Holder.HOUSEHOLD and household is None:
         raise errors.NoPointsAccount(
             f"points are held per household, and member {member_id} belongs to none",
+            detail_zh=f"本村积分按户记账，而成员 {member_id} 不属于任何一户",
             member_id=str(member_id),
         )
     owner = household.id if holder is Holder.HOUSEHOLD and household else member.id
@@ -544,9 +555,13 @@ def price_basket(
     """The basket at today's prices; refuses unknown, inactive or repeated goods, naming
     the line."""
     if not lines:
-        raise errors.BasketInvalid("the basket is empty", field="lines")
+        raise errors.BasketInvalid("the basket is empty", detail_zh="购物篮是空的", field="lines")
     if len(lines) > BASKET_LINES_MAX:
-        raise errors.BasketInvalid(f"at most {BASKET_LINES_MAX} lines in one basket", field="lines")
+        raise errors.BasketInvalid(
+            f"at most {BASKET_LINES_MAX} lines in one basket",
+            detail_zh=f"一个购物篮最多 {BASKET_LINES_MAX} 行",
+            field="lines",
+        )
     found = {
         g.id: g
         for g in session.execute(
@@ -560,12 +575,14 @@ def price_basket(
         if goods is None or goods.village_id != village_id:
             raise errors.GoodsNotInCatalog(
                 f"line {index + 1}: goods {line.goods_id} is not in this village's catalog",
+                detail_zh=f"第 {index + 1} 行：商品 {line.goods_id} 不在本村的商品目录中",
                 line=index,
                 goods_id=str(line.goods_id),
             )
         if line.goods_id in seen:
             raise errors.BasketInvalid(
                 f"line {index + 1}: {goods.name} is in the basket twice; change its quantity",
+                detail_zh=f"第 {index + 1} 行：{goods.name} 在购物篮中出现了两次；请改为修改数量",
                 line=index,
                 goods_id=str(goods.id),
                 field="lines",
@@ -574,6 +591,7 @@ def price_basket(
         if not goods.active:
             raise errors.GoodsInactive(
                 f"line {index + 1}: {goods.name} is no longer sold",
+                detail_zh=f"第 {index + 1} 行：{goods.name} 已停止兑换",
                 line=index,
                 goods_id=str(goods.id),
                 goods_name=goods.name,
@@ -593,6 +611,8 @@ def _stock_short(
                 f"要 {line.quantity}{line.goods.unit} / "
                 f"line {index + 1}: {available} of {line.goods.name} on the shelf, "
                 f"{line.quantity} requested",
+                detail_zh=f"{line.goods.name}库存不足：剩 {available}{line.goods.unit}，"
+                f"要 {line.quantity}{line.goods.unit}（第 {index + 1} 行）",
                 line=index,
                 goods_id=str(line.goods.id),
                 goods_name=line.goods.name,
@@ -607,12 +627,14 @@ def _points_short(exc: ledger_errors.InsufficientPoints, total: int) -> Exceptio
     if isinstance(balance, int) and balance < 0:
         return errors.BalanceInDebt(
             f"积分余额为 {balance}，需先挣回 / the balance is {balance} points",
+            detail_zh=f"积分余额为 {balance}，需先挣回",
             balance_points=balance,
             requested_points=total,
         )
     return ledger_errors.InsufficientPoints(
         f"积分不足：可用 {balance} 分，需要 {total} 分 / {balance} points available, "
         f"{total} needed",
+        detail_zh=f"积分不足：可用 {balance} 分，需要 {total} 分",
         balance_points=balance,
         requested_points=total,
     )
@@ -680,6 +702,7 @@ def sell_receipt(
     if expected_total_points is not None and expected_total_points != total:
         raise errors.PriceChanged(
             f"the basket costs {total} points now, not {expected_total_points}",
+            detail_zh=f"购物篮现价 {total} 积分，而不是 {expected_total_points} 积分",
             total_points=total,
             expected_total_points=expected_total_points,
             lines=[
@@ -689,6 +712,7 @@ def sell_receipt(
     if who.account_id is None:
         raise errors.NoPointsAccount(
             f"{who.holder.value} {who.holder_id} has no points account yet",
+            detail_zh=f"{who.holder.value} {who.holder_id} 还没有积分账户",
             holder_kind=who.holder.value,
             holder_id=str(who.holder_id),
         )
@@ -770,7 +794,9 @@ def _check_same_basket(
     sold = [(line.goods_id, line.quantity) for line in sale_lines(session, [sale.id])[sale.id]]
     if sale.member_id != member_id or sold != [(b.goods_id, b.quantity) for b in lines]:
         raise IdempotencyKeyReused(
-            f"key {key!r} sold another basket (receipt {sale.seq})", sale_id=str(sale.id)
+            f"key {key!r} sold another basket (receipt {sale.seq})",
+            detail_zh=f"幂等键 {key!r} 已用于兑换另一个购物篮（小票 {sale.seq}）",
+            sale_id=str(sale.id),
         )
 
 
@@ -793,7 +819,11 @@ def _sale_of_entry(session: Session, entry_id: uuid.UUID) -> Sale:
 def get_sale(session: Session, sale_id: uuid.UUID) -> Sale:
     sale = session.get(Sale, sale_id)
     if sale is None:
-        raise errors.SaleNotFound(f"sale {sale_id} does not exist", sale_id=str(sale_id))
+        raise errors.SaleNotFound(
+            f"sale {sale_id} does not exist",
+            detail_zh=f"兑换单 {sale_id} 不存在",
+            sale_id=str(sale_id),
+        )
     return sale
 
 
@@ -870,7 +900,9 @@ def refund(
     sale = get_sale(session, sale_id)
     if sale.shop_id is not None:
         raise errors.BasketInvalid(
-            "an allied shop's redemption is not refunded at the supermarket", field="sale_id"
+            "an allied shop's redemption is not refunded at the supermarket",
+            detail_zh="联盟商家的兑换不在积分超市退货",
+            field="sale_id",
         )
     if idempotency_key is not None:
         replay = refund_by_key(session, sale.village_id, actor, idempotency_key)
@@ -888,26 +920,35 @@ def refund(
         ]
         if not wanted:
             raise errors.RefundExceedsSale(
-                f"receipt {sale.seq} is already refunded in full", sale_id=str(sale.id)
+                f"receipt {sale.seq} is already refunded in full",
+                detail_zh=f"小票 {sale.seq} 已全部退货",
+                sale_id=str(sale.id),
             )
     else:
         wanted = list(lines)
         if not wanted:
-            raise errors.BasketInvalid("name at least one line to refund", field="lines")
+            raise errors.BasketInvalid(
+                "name at least one line to refund", detail_zh="请至少指明一行要退货", field="lines"
+            )
     positions = [w.position for w in wanted]
     if len(set(positions)) != len(positions):
-        raise errors.BasketInvalid("a line is named twice", field="lines")
+        raise errors.BasketInvalid(
+            "a line is named twice", detail_zh="有一行被指明了两次", field="lines"
+        )
     goods = goods_by_id(session, [line.goods_id for line in sold.values()])
     for index, want in enumerate(wanted):
         asked = sold.get(want.position)
         if asked is None:
             raise errors.BasketInvalid(
-                f"receipt {sale.seq} has no line {want.position}", field=f"lines[{index}]"
+                f"receipt {sale.seq} has no line {want.position}",
+                detail_zh=f"小票 {sale.seq} 没有第 {want.position} 行",
+                field=f"lines[{index}]",
             )
         left = asked.quantity - asked.refunded_quantity
         if want.quantity > left:
             raise errors.RefundExceedsSale(
                 f"{goods[asked.goods_id].name}: {left} left to refund, {want.quantity} asked",
+                detail_zh=f"{goods[asked.goods_id].name}：还可退 {left}，申请退 {want.quantity}",
                 position=want.position,
                 goods_id=str(asked.goods_id),
                 refundable_quantity=left,
@@ -963,7 +1004,9 @@ def refund(
         # A concurrent refund took it first: refuse, and the whole unit is undone.
         if moved.rowcount != 1:  # type: ignore[attr-defined]
             raise errors.RefundExceedsSale(
-                f"line {line.position} was refunded meanwhile", position=line.position
+                f"line {line.position} was refunded meanwhile",
+                detail_zh=f"第 {line.position} 行已在此期间被退货",
+                position=line.position,
             )
     row = Refund(
         id=new_id(),

@@ -31,7 +31,9 @@ def member_at_till(
     given = [v for v in (card_token, phone, member_id) if v is not None]
     if len(given) != 1:
         raise errors.BasketInvalid(
-            "give exactly one of card_token, phone and member_id", field="query"
+            "give exactly one of card_token, phone and member_id",
+            detail_zh="card_token、phone 和 member_id 须且只须给出其中一个",
+            field="query",
         )
     get_village(session, village_id)
     if card_token is not None:
@@ -47,6 +49,7 @@ def member_at_till(
         if len(found) > 1:
             raise errors.MemberAmbiguous(
                 f"{len(found)} members have phone or number {phone}: choose one",
+                detail_zh=f"有 {len(found)} 位成员的电话或编号为 {phone}：请选择其中一位",
                 candidates=[
                     {"member_id": str(m.id), "masked_name": mask_name(m.name)} for m in found
                 ],

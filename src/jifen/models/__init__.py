@@ -25,6 +25,7 @@ from jifen.models.charters import (
     RecordReview,
 )
 from jifen.models.checkpoints import Checkpoint, CheckpointKey
+from jifen.models.evidence import EvidencePhoto, EvidencePhotoRecord
 from jifen.models.expiry import ExpiryNotice
 from jifen.models.idempotency import IdempotencyRecord
 from jifen.models.ledger import GENESIS_HASH, Account, AccountBalance, Book, Entry, Posting
@@ -78,6 +79,8 @@ __all__ = [
     "CheckpointKey",
     "Contribution",
     "Entry",
+    "EvidencePhoto",
+    "EvidencePhotoRecord",
     "ExpiryNotice",
     "Goods",
     "GoodsPrice",

@@ -29,7 +29,12 @@ class Board(Base):
         UniqueConstraint("village_id", "title"),
         CheckConstraint("kind IN ('red_black', 'stars')", name="kind"),
         CheckConstraint("source IN ('evaluation', 'books')", name="source"),
-        CheckConstraint("status IN ('draft', 'published')", name="status"),
+        CheckConstraint("status IN ('draft', 'published', 'closed')", name="status"),
+        CheckConstraint(
+            "status <> 'closed' OR (closed_at IS NOT NULL AND head_seq IS NOT NULL "
+            "AND head_hash IS NOT NULL)",
+            name="closed_has_head",
+        ),
         CheckConstraint("period_end_on >= period_start_on", name="period_order"),
     )
 
@@ -44,11 +49,16 @@ class Board(Base):
     # The charter rules (type `board`) that score the red and the black side, if any.
     red_rule_id: Mapped[str | None] = mapped_column(String(64))
     black_rule_id: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # draft | published
+    status: Mapped[str] = mapped_column(String(16))  # draft | published | closed
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     published_by: Mapped[str | None] = mapped_column(String(200))
     published_at: Mapped[datetime | None]
+    # When every notice list its records joined had closed, and the village books' chain
+    # head at that moment: what the board settled, provably (migration 0019).
+    closed_at: Mapped[datetime | None]
+    head_seq: Mapped[int | None]
+    head_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class BoardEntry(Base):

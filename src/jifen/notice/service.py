@@ -11,6 +11,8 @@ Invariants:
   closing every `before` entry that is still pending and not under an open objection is
   posted through the ledger service, and the village's chain head is stored on the list.
   Closing twice does nothing: a closed list is skipped, a resolved entry is left alone.
+  Then, in the same transaction, the village's boards whose lists have all closed close
+  (boards.close_settled).
 - every list opened or closed and every objection raised or decided adds one outbox
   event (notice_list.opened/closed, objection.raised/decided) in the same transaction.
 """
@@ -34,7 +36,6 @@ from jifen.kit.pagination import Page, page_by_id
 from jifen.ledger import service as ledger
 from jifen.ledger import writer
 from jifen.models import (
-    Book,
     Entry,
     Member,
     NoticeList,
@@ -60,6 +61,7 @@ from jifen.webhooks import events
 NOTICE_ACTOR = "system:notice"
 SCHEDULED, OPEN, CLOSED = "scheduled", "open", "closed"
 OBJECTION_OPEN = "open"
+_OUTCOME_ZH = {"upheld": "异议成立", "rejected": "异议不成立"}
 
 
 def scope_for(charter: Charter, category: str) -> tuple[int, NoticeScope] | None:
@@ -189,6 +191,7 @@ class VillageNoticeTick:
     opened: int = 0
     closed: int = 0
     posted: int = 0
+    boards_closed: int = 0
     failure: str | None = None
 
 
@@ -209,12 +212,19 @@ class NoticeTickReport:
         return sum(v.posted for v in self.villages)
 
     @property
+    def boards_closed(self) -> int:
+        return sum(v.boards_closed for v in self.villages)
+
+    @property
     def failed(self) -> bool:
         return any(v.failure for v in self.villages)
 
 
 def apply_due(session: Session, *, village_id: uuid.UUID, clock: ledger.Clock) -> VillageNoticeTick:
-    """Open and close the village's lists that fell due by `clock.now`, oldest first."""
+    """Open and close the village's lists that fell due by `clock.now`, oldest first;
+    then close the boards whose lists have all closed."""
+    from jifen.boards import service as boards  # boards imports records, which imports this
+
     writer.lock_books(session, village_id)
     village = session.get(Village, village_id)
     if village is None:
@@ -251,6 +261,7 @@ def apply_due(session: Session, *, village_id: uuid.UUID, clock: ledger.Clock) -
                 now=clock.now,
                 extra={"posted_entries": posted},
             )
+    result.boards_closed = boards.close_settled(session, village_id=village_id, clock=clock)
     session.flush()
     return result
 
@@ -294,14 +305,11 @@ def _close(session: Session, notice_list: NoticeList, clock: ledger.Clock) -> in
         )
         item.posted_entry_id = view.entry.id
         posted += 1
-    session.flush()
-    book = session.get(Book, notice_list.village_id)
-    assert book is not None  # every village has books
-    session.refresh(book)
+    head = ledger.chain_head(session, notice_list.village_id)
     notice_list.state = CLOSED
     notice_list.closed_at = clock.now
-    notice_list.head_seq = book.last_seq
-    notice_list.head_hash = book.last_hash
+    notice_list.head_seq = head.seq
+    notice_list.head_hash = head.hash
     return posted
 
 
@@ -312,8 +320,9 @@ def tick(
     village: str | None = None,
     progress: Callable[[str], None] = lambda _line: None,
 ) -> NoticeTickReport:
-    """Open and close the notice lists due by `now`, village by village, each village in a
-    transaction of its own. Safe to run twice and after a gap (it catches up in order)."""
+    """Open and close the notice lists due by `now`, and close the boards they settle,
+    village by village, each village in a transaction of its own. Safe to run twice and
+    after a gap (it catches up in order)."""
     clock = ledger.Clock(now=now, settings=database.settings)
     with database.unit_of_work(write=False) as session:
         villages = [
@@ -332,10 +341,10 @@ def tick(
             result = VillageNoticeTick(village_id, str(village_id))
             result.failure = f"{problem.code}: {problem.detail}"
         report.villages.append(result)
-        if result.opened or result.closed or result.failure:
+        if result.opened or result.closed or result.boards_closed or result.failure:
             progress(
                 f"{result.code}: notice lists {result.opened} opened, {result.closed} closed, "
-                f"{result.posted} entries posted"
+                f"{result.posted} entries posted, {result.boards_closed} boards closed"
                 + (f" ({result.failure})" if result.failure else "")
             )
     return report
@@ -384,6 +393,7 @@ def raise_objection(
     if item is None:
         raise EntryNotOnList(
             f"entry {entry_id} is not on notice list {list_id}",
+            detail_zh=f"分录 {entry_id} 不在公示名单 {list_id} 上",
             entry_id=str(entry_id),
             list_id=str(list_id),
         )
@@ -392,17 +402,23 @@ def raise_objection(
     if kind is policy.ObjectionRefusal.LIST_NOT_OPEN_YET:
         raise NoticeListNotOpen(
             f"notice list {list_id} opens on {notice_list.opens_on}",
+            detail_zh=f"公示名单 {list_id} 于 {notice_list.opens_on} 开始公示，尚不能提出异议",
             opens_on=notice_list.opens_on.isoformat(),
         )
     if kind is policy.ObjectionRefusal.APPEAL_WINDOW_CLOSED:
         raise AppealWindowClosed(
             f"late appeals to notice list {list_id} were heard until the start of "
             f"{notice_list.appeal_until}",
+            detail_zh=f"公示名单 {list_id} 的逾期申诉只受理到 {notice_list.appeal_until} 之前",
             appeal_until=notice_list.appeal_until.isoformat(),
         )
     assert isinstance(kind, policy.ObjectionKind)
     if ledger.get_entry(session, entry_id).status not in ("pending", "posted"):
-        raise EntryNotObjectable(f"entry {entry_id} no longer counts", entry_id=str(entry_id))
+        raise EntryNotObjectable(
+            f"entry {entry_id} no longer counts",
+            detail_zh=f"分录 {entry_id} 已不再计分（已撤销或冲正），不能提出异议",
+            entry_id=str(entry_id),
+        )
     waiting = session.execute(
         select(NoticeObjection.id).where(
             NoticeObjection.item_id == item.id, NoticeObjection.state == OBJECTION_OPEN
@@ -411,6 +427,7 @@ def raise_objection(
     if waiting is not None:
         raise ObjectionAlreadyOpen(
             f"objection {waiting} to entry {entry_id} waits for a decision",
+            detail_zh=f"对分录 {entry_id} 的异议 {waiting} 尚待处理",
             objection_id=str(waiting),
         )
     row = NoticeObjection(
@@ -460,11 +477,14 @@ def decide_objection(
     session.refresh(row)
     if row.state != OBJECTION_OPEN:
         raise ObjectionAlreadyDecided(
-            f"objection {objection_id} was {row.state}", objection_state=row.state
+            f"objection {objection_id} was {row.state}",
+            detail_zh=f"异议 {objection_id} 已处理（{_OUTCOME_ZH.get(row.state, row.state)}）",
+            objection_state=row.state,
         )
     if notice_list.deciding_role not in roles:
         raise ObjectionDeciderNotAllowed(
             f"objections to this list are decided by {notice_list.deciding_role}",
+            detail_zh=f"该公示名单的异议由 {notice_list.deciding_role} 角色处理",
             deciding_role=notice_list.deciding_role,
         )
     item = session.get(NoticeListItem, row.item_id)

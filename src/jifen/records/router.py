@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from sqlalchemy.orm import Session
 
 from jifen.access import guard
@@ -34,6 +34,7 @@ from jifen.problems import (
     NotFound,
     ProblemBody,
     ValidationFailed,
+    preferred_language,
     problem_responses,
 )
 from jifen.records import errors, service, sheets
@@ -284,7 +285,11 @@ def _preview_read(
     village_id: uuid.UUID,
     items: list[sheets.PreviewItem],
     path: str,
+    request: Request,
 ) -> RecordPreviewRead:
+    """The preview's rows; a refused row's problem in the caller's language, as the
+    problem of a refused request would be (Accept-Language)."""
+    language = preferred_language(request.headers.get("accept-language"))
     outcomes = sheets.preview(
         session, items, recorder=_recorder_over(session, caller, village_id), clock=clock
     )
@@ -299,7 +304,9 @@ def _preview_read(
                 outcome=outcome.outcome,
                 duplicate_of=uuid.UUID(outcome.duplicate_of) if outcome.duplicate_of else None,
                 record=_snapshot_read(outcome.record) if outcome.record else None,
-                problem=ProblemBody.model_validate(problem.body(instance=f"{path}#items/{index}"))
+                problem=ProblemBody.model_validate(
+                    problem.body(instance=f"{path}#items/{index}", language=language)
+                )
                 if problem is not None
                 else None,
             )
@@ -345,6 +352,7 @@ def preview_record_sheet(
     session: SessionDep,
     caller: CallerDep,
     clock: ClockDep,
+    http_request: Request,
     sheet_key: Annotated[
         str | None,
         Form(
@@ -376,7 +384,7 @@ def preview_record_sheet(
         )
         for row in rows
     ]
-    return _preview_read(session, caller, clock, village_id, items, path)
+    return _preview_read(session, caller, clock, village_id, items, path, http_request)
 
 
 @router.post(
@@ -396,14 +404,17 @@ def preview_record_batch(
     session: SessionDep,
     caller: CallerDep,
     clock: ClockDep,
+    http_request: Request,
 ) -> RecordPreviewRead:
     if body.atomic:
         raise ValidationFailed(
             "a dry run shows every item's outcome: leave atomic out",
+            detail_zh="试运行会列出每一项的结果：请不要填写 atomic",
             errors=[
                 {
                     "location": ["body", "atomic"],
                     "message": "not accepted on a dry run",
+                    "message_zh": "试运行不接受此字段",
                     "type": "value_error",
                 }
             ],
@@ -424,7 +435,7 @@ def preview_record_batch(
         )
         for item in body.items
     ]
-    return _preview_read(session, caller, clock, village_id, items, path)
+    return _preview_read(session, caller, clock, village_id, items, path, http_request)
 
 
 @router.get(

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from jifen.api.batches import BATCH_ITEMS_MAX, ITEM_KEY_PATTERN, BatchCreate, check_keys_once
-from jifen.kit.schemas import InputSchema, Instant, Schema
+from jifen.kit.schemas import InputSchema, Instant, Invalid, Schema
 from jifen.problems import ProblemBody
 
 _RECORD_EXAMPLE: dict[str, Any] = {
@@ -140,7 +140,10 @@ class AmendmentCreate(InputSchema):
     @model_validator(mode="after")
     def _changes_something(self) -> AmendmentCreate:
         if (self.quantity, self.rule_id, self.member_id, self.household_id) == (None,) * 4:
-            raise ValueError("name what changes: quantity, member_id, household_id or rule_id")
+            raise Invalid(
+                "name what changes: quantity, member_id, household_id or rule_id",
+                "请指明要更正的内容：quantity、member_id、household_id 或 rule_id",
+            )
         return self
 
 

@@ -41,7 +41,13 @@ from jifen.charters.document import (
     Track,
 )
 from jifen.charters.errors import InvalidQuantity, UnknownRule
-from jifen.charters.rules.protocol import Occurrence, Score, format_quantity
+from jifen.charters.rules.protocol import (
+    Occurrence,
+    Score,
+    format_quantity,
+    quantity_refusal_zh,
+)
+from jifen.evidence import service as evidence
 from jifen.kit.ids import new_id
 from jifen.kit.pagination import Page, page_by_id
 from jifen.ledger import errors as ledger_errors
@@ -121,11 +127,13 @@ def record(
     ):
         raise ledger_errors.OccurredInFuture(
             f"occurred_at {request.occurred_at.isoformat()} is after now",
+            detail_zh=f"发生时间 {request.occurred_at.isoformat()} 晚于当前时间",
             occurred_at=request.occurred_at.isoformat(),
         )
     if not Decimal(0) < request.quantity <= QUANTITY_MAX:
         raise InvalidQuantity(
             f"quantity must be above 0 and at most {QUANTITY_MAX}",
+            detail_zh=f"数量须大于 0 且不超过 {QUANTITY_MAX}",
             quantity=str(request.quantity),
         )
     occurred_on = clock.local_date(request.occurred_at)
@@ -137,12 +145,15 @@ def record(
         raise UnknownRule(
             f"charter version {version.version} (in force on {occurred_on}) has no rule "
             f"{request.rule_id!r}",
+            detail_zh=f"{occurred_on} 生效的第 {version.version} 版章程中没有规则 "
+            f"{request.rule_id}",
             rule_id=request.rule_id,
             charter_version=version.version,
         )
     role, stages = _recorder_role(charter, rule, recorder)
     member_id, household_id = _subject(session, request, charter, occurred_on)
     _check_evidence(rule, request.evidence)
+    photo_ids = evidence.cited_photos(session, request.village_id, request.evidence)
     if request.project_id is not None:
         _check_project(session, request.village_id, request.project_id)
     scored = score(rule, request.quantity, occurred_on)
@@ -166,6 +177,8 @@ def record(
             raise errors.DuplicateRecord(
                 f"record {existing} already records {rule.document.label} for this "
                 f"{_WHO_NAMES[who.split(':')[0]]} ({counted_as})",
+                detail_zh=f"记录 {existing} 已为该{_WHO_NAMES_ZH[who.split(':')[0]]}记录过"
+                f"「{rule.document.label}」（{counted_as}）",
                 record_id=str(existing),
                 rule_id=rule.id,
                 occurrence=counted_as,
@@ -210,6 +223,7 @@ def record(
     else:
         # Booked at once: the row is inserted once, with its outcome (see _book).
         _book(session, row, charter, rule, actor=recorder.actor, clock=clock)
+    evidence.attach(session, photo_ids, record_id=row.id, village_id=row.village_id, now=clock.now)
     return row
 
 
@@ -222,6 +236,7 @@ def _recorder_role(
     if not allowed:
         raise errors.RecorderNotAllowed(
             f"rule {rule.id} may be recorded by {', '.join(rule.document.recorders)}",
+            detail_zh=f"规则 {rule.id} 只能由 {'、'.join(rule.document.recorders)} 记录",
             rule_id=rule.id,
             recorders=list(rule.document.recorders),
         )
@@ -261,6 +276,8 @@ def _subject(
             raise errors.SubjectInvalid(
                 "name the member who acted"
                 + ("" if holder is Holder.MEMBER else " (or the household, for a finding)"),
+                detail_zh="请指明做事的村民"
+                + ("" if holder is Holder.MEMBER else "（检查发现的问题也可指明户）"),
                 field="member_id",
             )
         household_id = request.household_id
@@ -271,7 +288,9 @@ def _subject(
         ).scalar_one_or_none()
         if found is None:
             raise errors.SubjectInvalid(
-                f"household {household_id} is not in this village", field="household_id"
+                f"household {household_id} is not in this village",
+                detail_zh=f"户 {household_id} 不属于本村",
+                field="household_id",
             )
         return None, household_id
     person = (
@@ -281,7 +300,9 @@ def _subject(
     )
     if person is None or person.village_id != request.village_id:
         raise errors.SubjectInvalid(
-            f"member {request.member_id} is not in this village", field="member_id"
+            f"member {request.member_id} is not in this village",
+            detail_zh=f"村民 {request.member_id} 不属于本村",
+            field="member_id",
         )
     member_id: uuid.UUID = request.member_id
     deactivated_on: date | None = person.deactivated_on
@@ -290,18 +311,21 @@ def _subject(
         raise ledger_errors.MemberInactive(
             f"member {member_id} left the village's roll on {deactivated_on}; "
             f"the event is dated {on}",
+            detail_zh=f"村民 {member_id} 已于 {deactivated_on} 从本村名册注销，而事件发生于 {on}",
             member_id=str(member_id),
             deactivated_on=deactivated_on.isoformat(),
         )
     if request.household_id is not None and request.household_id != member_household:
         raise errors.SubjectInvalid(
             f"member {member_id} was not in household {request.household_id} on {on}",
+            detail_zh=f"{on} 当天村民 {member_id} 不在户 {request.household_id} 中",
             field="household_id",
         )
     if holder is Holder.HOUSEHOLD and member_household is None:
         raise errors.SubjectInvalid(
             f"points are held per household, and member {member_id} belonged to no "
             f"household on {on}",
+            detail_zh=f"积分按户计，而村民 {member_id} 在 {on} 不属于任何一户",
             field="member_id",
         )
     return member_id, member_household
@@ -309,6 +333,16 @@ def _subject(
 
 _WHO = {DuplicatesPer.MEMBER: "m", DuplicatesPer.HOUSEHOLD: "h", DuplicatesPer.SPACE: "s"}
 _WHO_NAMES = {"m": "member", "h": "household", "s": "space"}
+_WHO_NAMES_ZH = {"m": "村民", "h": "户", "s": "场地"}
+# A record's status as a Chinese reader says it.
+_STATUS_ZH = {
+    PENDING: "待审核",
+    APPROVED: "已通过",
+    CAPPED: "已通过（受封顶限制）",
+    REJECTED: "已驳回",
+    REVOKED: "已撤回",
+    AMENDED: "已更正",
+}
 
 
 def _occurrence_of(
@@ -334,6 +368,7 @@ def _occurrence_of(
             raise errors.SubjectInvalid(
                 f"rule {rule.id} counts one occurrence per adopted space: record it as an "
                 "inspection of the space",
+                detail_zh=f"规则 {rule.id} 按认领场地计次：请作为该场地的巡查记录提交",
                 field="space_id",
             )
     elif duplicates.per is DuplicatesPer.HOUSEHOLD:
@@ -342,6 +377,7 @@ def _occurrence_of(
             raise errors.SubjectInvalid(
                 f"rule {rule.id} counts one occurrence per household, and the member named "
                 "belonged to no household on that day",
+                detail_zh=f"规则 {rule.id} 按户计次，而所指村民当天不属于任何一户",
                 field="member_id",
             )
     else:
@@ -349,6 +385,7 @@ def _occurrence_of(
         if subject is None:
             raise errors.SubjectInvalid(
                 f"rule {rule.id} counts one occurrence per member: name the member",
+                detail_zh=f"规则 {rule.id} 按村民计次：请指明村民",
                 field="member_id",
             )
     bounds = policy.window(duplicates.period, occurred_on)
@@ -362,6 +399,7 @@ def _check_evidence(rule: CompiledRule, evidence: Sequence[dict[str, Any]]) -> N
     if missing:
         raise errors.EvidenceMissing(
             f"rule {rule.id} needs evidence: {', '.join(missing)}",
+            detail_zh=f"规则 {rule.id} 需要佐证：{'、'.join(missing)}",
             rule_id=rule.id,
             missing=missing,
         )
@@ -373,7 +411,9 @@ def _check_project(session: Session, village_id: uuid.UUID, project_id: uuid.UUI
     ).scalar_one_or_none()
     if found is None:
         raise errors.ProjectNotInVillage(
-            f"project {project_id} is not one of this village's", project_id=str(project_id)
+            f"project {project_id} is not one of this village's",
+            detail_zh=f"项目 {project_id} 不属于本村",
+            project_id=str(project_id),
         )
 
 
@@ -382,7 +422,12 @@ def score(rule: CompiledRule, quantity: Decimal, on: date) -> Score:
     try:
         return rule.rule_type.evaluate(rule.params, Occurrence(rule.document.label, quantity, on))
     except ValueError as problem:
-        raise InvalidQuantity(str(problem), rule_id=rule.id, quantity=str(quantity)) from None
+        raise InvalidQuantity(
+            str(problem),
+            detail_zh=quantity_refusal_zh(problem, rule.id, quantity),
+            rule_id=rule.id,
+            quantity=str(quantity),
+        ) from None
 
 
 # --- booking ----------------------------------------------------------------------------
@@ -607,7 +652,10 @@ def review(
     session.refresh(row)
     if row.status != PENDING or not row.stages_pending:
         raise errors.RecordNotPending(
-            f"record {row.id} is {row.status}", record_id=str(row.id), record_status=row.status
+            f"record {row.id} is {row.status}",
+            detail_zh=f"记录 {row.id} 的状态为「{_STATUS_ZH.get(row.status, row.status)}」",
+            record_id=str(row.id),
+            record_status=row.status,
         )
     version = session.get(CharterVersion, row.charter_version_id)
     assert version is not None  # a foreign key
@@ -617,6 +665,7 @@ def review(
     if not allowed:
         raise errors.ReviewerNotAllowed(
             f"stage {stage.label} is decided by {', '.join(stage.roles)}",
+            detail_zh=f"审核环节「{stage.label}」由 {'、'.join(stage.roles)} 审核",
             stage=stage.id,
             roles=list(stage.roles),
         )
@@ -628,6 +677,7 @@ def review(
     if reviewer.actor == row.recorder or reviewer.actor in earlier:
         raise errors.ReviewBySameActor(
             f"{reviewer.actor} recorded or already reviewed record {row.id}",
+            detail_zh=f"{reviewer.actor} 是记录 {row.id} 的记录人或已审核过该记录",
             record_id=str(row.id),
         )
     session.add(
@@ -668,7 +718,10 @@ def revoke(
     session.refresh(row)
     if row.status not in COUNTED:
         raise errors.RecordNotRevocable(
-            f"record {row.id} is {row.status}", record_id=str(row.id), record_status=row.status
+            f"record {row.id} is {row.status}",
+            detail_zh=f"记录 {row.id} 的状态为「{_STATUS_ZH.get(row.status, row.status)}」",
+            record_id=str(row.id),
+            record_status=row.status,
         )
     if row.entry_id is not None and ledger.get_entry(session, row.entry_id).status == "pending":
         # Still held by a `before` notice list: release the hold, nothing ever counted.
@@ -741,7 +794,10 @@ def amend(
     session.refresh(old)
     if old.status not in AMENDABLE:
         raise errors.RecordNotAmendable(
-            f"record {old.id} is {old.status}", record_id=str(old.id), record_status=old.status
+            f"record {old.id} is {old.status}",
+            detail_zh=f"记录 {old.id} 的状态为「{_STATUS_ZH.get(old.status, old.status)}」",
+            record_id=str(old.id),
+            record_status=old.status,
         )
     subject_named = correction.member_id is not None or correction.household_id is not None
     if (
@@ -754,7 +810,9 @@ def amend(
         )
     ):
         raise errors.AmendmentChangesNothing(
-            f"the amendment leaves record {old.id} as it is", record_id=str(old.id)
+            f"the amendment leaves record {old.id} as it is",
+            detail_zh=f"该更正没有改变记录 {old.id} 的任何内容",
+            record_id=str(old.id),
         )
     if not amender.may_revoke:
         _check_recorder_may_amend(session, old, amender, clock)
@@ -766,6 +824,7 @@ def amend(
     if objection is not None:
         raise errors.RecordUnderObjection(
             f"objection {objection} to record {old.id} waits for a decision",
+            detail_zh=f"对记录 {old.id} 的异议 {objection} 尚待处理",
             record_id=str(old.id),
             objection_id=str(objection),
         )
@@ -843,6 +902,7 @@ def _check_recorder_may_amend(
     if not amender.may_amend_own and amender.recorder.actor != old.recorder:
         raise errors.AmendmentNotOwnRecord(
             f"record {old.id} was recorded by {old.recorder}",
+            detail_zh=f"记录 {old.id} 由 {old.recorder} 记录",
             record_id=str(old.id),
             recorder=old.recorder,
         )
@@ -855,6 +915,8 @@ def _check_recorder_may_amend(
         raise errors.AmendmentWindowClosed(
             f"record {old.id} could be amended by its recorder for {window_days} days "
             f"(until {ends_at.isoformat()}); it now takes the revoking role (records:revoke)",
+            detail_zh=f"记录人可在 {window_days} 天内（至 {ends_at.isoformat()}）更正记录 "
+            f"{old.id}；现须由有撤回权限（records:revoke）的人更正",
             record_id=str(old.id),
             window_days=window_days,
             window_ended_at=ends_at.isoformat(),
@@ -868,6 +930,8 @@ def _check_recorder_may_amend(
         raise errors.NoticeClosed(
             f"notice list {closed.id} showing record {old.id} closed on {closed.closes_on}; "
             "it now takes the revoking role (records:revoke)",
+            detail_zh=f"列有记录 {old.id} 的公示名单 {closed.id} 已于 {closed.closes_on} 结束；"
+            "现须由有撤回权限（records:revoke）的人更正",
             record_id=str(old.id),
             list_id=str(closed.id),
             closed_on=closed.closes_on.isoformat(),

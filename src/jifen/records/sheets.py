@@ -148,7 +148,10 @@ def _csv_lines(content: bytes) -> list[tuple[int, list[Any]]]:
         except UnicodeDecodeError:
             continue
     else:  # pragma: no cover - gb18030 decodes every byte string
-        raise errors.SheetUnreadable("the CSV file is neither UTF-8 nor GB18030")
+        raise errors.SheetUnreadable(
+            "the CSV file is neither UTF-8 nor GB18030",
+            detail_zh="CSV 文件既不是 UTF-8 编码，也不是 GB18030 编码",
+        )
     if "\x00" in text:
         raise errors.SheetUnreadable(
             "this is not a CSV or XLSX file", detail_zh="不是 CSV 或 XLSX 文件"
@@ -159,7 +162,9 @@ def _csv_lines(content: bytes) -> list[tuple[int, list[Any]]]:
             for number, cells in enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
         ]
     except csv.Error as exc:
-        raise errors.SheetUnreadable(f"the CSV file cannot be read: {exc}") from None
+        raise errors.SheetUnreadable(
+            f"the CSV file cannot be read: {exc}", detail_zh="CSV 文件无法读取"
+        ) from None
 
 
 def _xlsx_lines(content: bytes) -> list[tuple[int, list[Any]]]:
@@ -178,7 +183,9 @@ def _xlsx_lines(content: bytes) -> list[tuple[int, list[Any]]]:
             if len(lines) > SHEET_ROWS_MAX * 2 + 100:
                 # Blank lines are skipped, but not without end.
                 raise errors.SheetTooLarge(
-                    f"a sheet may have at most {SHEET_ROWS_MAX} rows", rows_max=SHEET_ROWS_MAX
+                    f"a sheet may have at most {SHEET_ROWS_MAX} rows",
+                    detail_zh=f"表格最多 {SHEET_ROWS_MAX} 行",
+                    rows_max=SHEET_ROWS_MAX,
                 )
         return lines
     finally:

@@ -7,6 +7,8 @@ from datetime import date
 
 from jifen.problems import Problem
 
+_CLAIMANT_KINDS_ZH = {"member": "村民", "household": "户", "organisation": "组织"}
+
 
 class SpaceAlreadyClaimed(Problem):
     code = "space_already_claimed"
@@ -25,11 +27,13 @@ class SpaceAlreadyClaimed(Problem):
         claim_ends_on: date | None,
     ) -> None:
         until = claim_ends_on.isoformat() if claim_ends_on else "open-ended"
+        until_zh = f"至 {claim_ends_on.isoformat()}" if claim_ends_on else "未定结束日期"
+        kind_zh = _CLAIMANT_KINDS_ZH.get(claimant_kind, claimant_kind)
         super().__init__(
             f"{claimant_kind} {claimant_name!r} holds this space from "
             f"{claim_starts_on.isoformat()} ({until}) and it does not allow shared care",
-            detail_zh=f"该场地已由 {claimant_name} 认领（自 {claim_starts_on.isoformat()} 起），"
-            "且不允许共同认管",
+            detail_zh=f"该场地已由{kind_zh}「{claimant_name}」认领"
+            f"（自 {claim_starts_on.isoformat()} 起，{until_zh}），且不允许共同认管",
             current_claim_id=str(claim_id),
             claimant_kind=claimant_kind,
             claimant_id=str(claimant_id),
@@ -81,7 +85,7 @@ class SharedCareInUse(Problem):
     def __init__(self, *, first_claim_id: uuid.UUID, second_claim_id: uuid.UUID) -> None:
         super().__init__(
             f"claims {first_claim_id} and {second_claim_id} overlap; end one first",
-            detail_zh="存在时间重叠的认领，请先结束其中之一",
+            detail_zh=f"认领 {first_claim_id} 与 {second_claim_id} 时间重叠，请先结束其中之一",
             first_claim_id=str(first_claim_id),
             second_claim_id=str(second_claim_id),
         )
@@ -113,7 +117,8 @@ class InspectionAlreadyDone(Problem):
         super().__init__(
             f"inspection {inspection_id} already counts for {start.isoformat()} to "
             f"{end.isoformat()} (exclusive)",
-            detail_zh=f"{start.isoformat()} 起的本周期已有巡查记录",
+            detail_zh=f"巡查 {inspection_id} 已计入 {start.isoformat()} 至 {end.isoformat()}"
+            "（不含该日）这一周期",
             inspection_id=str(inspection_id),
             period_start=start.isoformat(),
             period_end=end.isoformat(),

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, WithJsonSchema, model_validator
 
-from jifen.kit.schemas import InputSchema, Instant, Name, Schema
+from jifen.kit.schemas import InputSchema, Instant, Invalid, Name, Schema
 from jifen.models import Space, SpaceClaim, SpaceInspection
 from jifen.records.schemas import EvidenceItem
 from jifen.spaces.service import Claimant
@@ -89,7 +89,7 @@ class SpaceUpdate(InputSchema):
     def _not_null(self) -> SpaceUpdate:
         for name in ("name", "kind", "area_m2", "location", "allow_shared_care"):
             if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
+                raise Invalid(f"{name} cannot be null", f"{name} 不能为 null")
         return self
 
 
@@ -137,7 +137,10 @@ class ClaimCreate(InputSchema):
     def _one_claimant(self) -> ClaimCreate:
         given = [x for x in (self.member_id, self.household_id, self.organisation_id) if x]
         if len(given) != 1:
-            raise ValueError("name exactly one of member_id, household_id, organisation_id")
+            raise Invalid(
+                "name exactly one of member_id, household_id, organisation_id",
+                "member_id、household_id、organisation_id 须且只须填写一项",
+            )
         return self
 
     def claimant(self) -> Claimant:

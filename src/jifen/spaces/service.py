@@ -22,6 +22,7 @@ from jifen.webhooks import events
 KINDS = ("green_space", "public_space", "facility")
 END_ENDED = "ended"
 END_TRANSFERRED = "transferred"
+_END_REASONS_ZH = {END_ENDED: "结束", END_TRANSFERRED: "转交他人"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,10 @@ def create_space(
         with session.begin_nested():
             session.add(space)
     except IntegrityError as exc:
-        raise AlreadyExists(f"space {name!r} already exists in this village") from exc
+        raise AlreadyExists(
+            f"space {name!r} already exists in this village",
+            detail_zh=f"本村已有名为「{name}」的场地",
+        ) from exc
     return space
 
 
@@ -117,7 +121,10 @@ def update_space(
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise AlreadyExists(f"space {space.name!r} already exists in this village") from exc
+        raise AlreadyExists(
+            f"space {space.name!r} already exists in this village",
+            detail_zh=f"本村已有名为「{space.name}」的场地",
+        ) from exc
     return space
 
 
@@ -154,6 +161,7 @@ def claim(
     if ends_on is not None and ends_on < starts_on:
         raise errors.ClaimEndBeforeStart(
             f"ends_on {ends_on} is before starts_on {starts_on}",
+            detail_zh=f"结束日期 {ends_on} 早于开始日期 {starts_on}",
             starts_on=starts_on.isoformat(),
         )
     space = get_space(session, space_id, for_update=True)
@@ -211,6 +219,7 @@ def transfer_claim(
     if ends_on is not None and ends_on < starts_on:
         raise errors.ClaimEndBeforeStart(
             f"ends_on {ends_on} is before starts_on {starts_on}",
+            detail_zh=f"结束日期 {ends_on} 早于开始日期 {starts_on}",
             starts_on=starts_on.isoformat(),
         )
     old = get_claim(session, claim_id)
@@ -270,16 +279,20 @@ def _claims_of(session: Session, space_id: uuid.UUID) -> list[SpaceClaim]:
 def _shorten(row: SpaceClaim, last_day: date) -> None:
     if row.end_reason is not None:
         raise errors.ClaimAlreadyEnded(
-            f"claim {row.id} was already {row.end_reason}", end_reason=row.end_reason
+            f"claim {row.id} was already {row.end_reason}",
+            detail_zh=f"认领 {row.id} 已{_END_REASONS_ZH.get(row.end_reason, row.end_reason)}",
+            end_reason=row.end_reason,
         )
     if last_day < row.starts_on:
         raise errors.ClaimEndBeforeStart(
             f"the claim starts on {row.starts_on}; it cannot end on {last_day}",
+            detail_zh=f"该认领自 {row.starts_on} 开始，不能在 {last_day} 结束",
             starts_on=row.starts_on.isoformat(),
         )
     if row.ends_on is not None and last_day > row.ends_on:
         raise errors.ClaimEndAfterPlannedEnd(
             f"the claim already ends on {row.ends_on}; it cannot run to {last_day}",
+            detail_zh=f"该认领原定于 {row.ends_on} 结束，不能延长到 {last_day}",
             ends_on=row.ends_on.isoformat(),
         )
     row.ends_on = last_day

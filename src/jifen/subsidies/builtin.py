@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from jifen.kit.schemas import Invalid
 from jifen.subsidies.plugins import Allocation, Candidate, VillageFacts, format_value, q, yuan
 
 
@@ -122,20 +123,28 @@ class Gate(_Params):
     @model_validator(mode="after")
     def _one_bound(self) -> Gate:
         if (self.min is None) == (self.relative is None):
-            raise ValueError("give exactly one of min and relative")
+            raise Invalid(
+                "give exactly one of min and relative", "min 和 relative 须且只须填写一项"
+            )
         return self
 
 
 def _absolute(gates: list[Gate]) -> list[Gate]:
     if any(g.relative is not None for g in gates):
-        raise ValueError("a tier's gates are absolute (min); relative gates are scheme gates")
+        raise Invalid(
+            "a tier's gates are absolute (min); relative gates are scheme gates",
+            "档次的门槛须为绝对值（min）；相对门槛（relative）只用于方案门槛",
+        )
     return gates
 
 
 def _region_places(places: dict[str, int] | None) -> dict[str, int] | None:
     for name in places or {}:
         if not name.strip() or len(name) > 40:
-            raise ValueError(f"{name!r} is not a region name (1-40 characters)")
+            raise Invalid(
+                f"{name!r} is not a region name (1-40 characters)",
+                f"“{name}”不是有效的片区名称（1 至 40 个字）",
+            )
     return places
 
 
@@ -164,7 +173,7 @@ class Tier(_Params):
     def _places(cls, places: dict[str, int] | None) -> dict[str, int] | None:
         for count in (places or {}).values():
             if not 0 <= count <= 100_000:
-                raise ValueError("a region's places are 0 to 100000")
+                raise Invalid("a region's places are 0 to 100000", "片区名额须在 0 至 100000 之间")
         return _region_places(places)
 
 
@@ -176,7 +185,7 @@ class TiersParams(_Params):
     def _ordered(cls, tiers: list[Tier]) -> list[Tier]:
         ids = [t.id for t in tiers]
         if len(set(ids)) != len(ids):
-            raise ValueError("tier ids must be distinct")
+            raise Invalid("tier ids must be distinct", "档次编号不能重复")
         return tiers
 
 
@@ -302,10 +311,15 @@ class Prize(_Params):
     def _range(cls, ranks: str) -> str:
         found = _RANKS.match(ranks)
         if found is None:
-            raise ValueError("write a rank (3) or a range of ranks (4-10)")
+            raise Invalid(
+                "write a rank (3) or a range of ranks (4-10)",
+                "请写一个名次（如 3）或名次范围（如 4-10）",
+            )
         first, last = int(found[1]), int(found[2] or found[1])
         if last < first:
-            raise ValueError(f"the range {ranks} ends before it starts")
+            raise Invalid(
+                f"the range {ranks} ends before it starts", f"名次范围 {ranks} 的结束早于开始"
+            )
         return ranks
 
     @property
@@ -340,7 +354,7 @@ class BasePlusRankParams(_Params):
         spans = sorted((p.first, p.last) for p in prizes)
         for (_, last), (first, _) in itertools.pairwise(spans):
             if first <= last:
-                raise ValueError("prize ranks overlap")
+                raise Invalid("prize ranks overlap", "各奖项的名次范围有重叠")
         return prizes
 
 

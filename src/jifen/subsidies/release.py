@@ -260,11 +260,15 @@ def accept_project(
     project = labor.get_project(session, project_id)
     if find_acceptance(session, project_id) is not None:
         raise errors.ProjectAlreadyAccepted(
-            f"project {project_id} has its acceptance", project_id=str(project_id)
+            f"project {project_id} has its acceptance",
+            detail_zh=f"项目 {project_id} 已登记验收结果",
+            project_id=str(project_id),
         )
     if project.status == "cancelled":
         raise errors.ProjectCancelled(
-            f"project {project_id} is cancelled", project_id=str(project_id)
+            f"project {project_id} is cancelled",
+            detail_zh=f"项目 {project_id} 已取消",
+            project_id=str(project_id),
         )
     acceptance = ProjectAcceptance(
         id=new_id(),
@@ -283,7 +287,9 @@ def accept_project(
             session.add(acceptance)
     except IntegrityError:
         raise errors.ProjectAlreadyAccepted(
-            f"project {project_id} has its acceptance", project_id=str(project_id)
+            f"project {project_id} has its acceptance",
+            detail_zh=f"项目 {project_id} 已登记验收结果",
+            project_id=str(project_id),
         ) from None
     if outcome == PASSED:
         project.status = "accepted"
@@ -356,17 +362,21 @@ def release(
     if held is None:
         raise errors.NothingWithheld(
             f"settlement {settlement_id} withheld nothing of village {village_id}",
+            detail_zh=f"结算单 {settlement_id} 没有暂扣村 {village_id} 的奖补资金",
             village_id=str(village_id),
         )
     if not held.project_ids:
         raise errors.ReleaseNoProject(
-            f"village {village_id} had no project in the period", village_id=str(village_id)
+            f"village {village_id} had no project in the period",
+            detail_zh=f"村 {village_id} 本期没有项目",
+            village_id=str(village_id),
         )
     decided = _acceptances(session, held)
     missing = [p for p, a in decided.items() if a is None]
     if missing:
         raise errors.ReleaseNotAccepted(
             f"projects {', '.join(missing)} have no acceptance yet",
+            detail_zh=f"项目 {'、'.join(missing)} 尚未验收",
             project_ids=[str(uuid.UUID(p)) for p in missing],
         )
     return _release(session, held, decided, actor=actor, clock=clock)

@@ -61,7 +61,10 @@ def _period(quarter: str | None, first: date | None, last: date | None) -> tuple
         return subsidies.quarter(quarter)
     if quarter is None and first is not None and last is not None and first <= last:
         return first, last
-    raise errors.PeriodInvalid("give a quarter, or from and to in that order")
+    raise errors.PeriodInvalid(
+        "give a quarter, or from and to in that order",
+        detail_zh="请给出一个季度，或按先后顺序给出 from 和 to",
+    )
 
 
 # --- wage rates ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from jifen.kit.schemas import InputSchema, Schema
+from jifen.kit.schemas import InputSchema, Invalid, Schema
 
 
 class WageRateCreate(InputSchema):
@@ -127,7 +127,10 @@ class SettlementCreate(InputSchema):
         if (self.quarter is None) == (not explicit) or (
             (self.period_start is None) != (self.period_end is None)
         ):
-            raise ValueError("give a quarter, or both period_start and period_end")
+            raise Invalid(
+                "give a quarter, or both period_start and period_end",
+                "请给出一个季度，或同时给出 period_start 和 period_end",
+            )
         return self
 
 

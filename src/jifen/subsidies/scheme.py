@@ -18,6 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from jifen.charters.document import FieldError, field_path
+from jifen.kit.schemas import Invalid
+from jifen.problems import validation_errors
 from jifen.subsidies.builtin import Gate
 from jifen.subsidies.plugins import AwardMethod, IndicatorType, award_methods, indicator_types
 
@@ -86,7 +88,10 @@ class Caps(_Strict):
         # The default is what a stored document says once its defaults are written out, so
         # only another basis, which nothing would read, is refused.
         if self.share_of_investment is None and self.investment_basis != InvestmentBasis.PLANNED:
-            raise ValueError("investment_basis is only read with share_of_investment")
+            raise Invalid(
+                "investment_basis is only read with share_of_investment",
+                "investment_basis 只与 share_of_investment 一起使用",
+            )
         return self
 
 
@@ -153,9 +158,10 @@ class Scheme:
 
 
 def _errors(error: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[FieldError]:
+    raw = error.errors(include_url=False)
     return [
-        FieldError(field_path(prefix + tuple(e["loc"])), e["msg"])
-        for e in error.errors(include_url=False)
+        FieldError(field_path(prefix + tuple(e["loc"])), e["msg"], said["message_zh"])
+        for e, said in zip(raw, validation_errors(raw), strict=True)
     ]
 
 
@@ -170,18 +176,36 @@ def compile_scheme(data: Any) -> Scheme:
     for index, indicator in enumerate(document.indicators):
         at = f"indicators[{index}]"
         if indicator.id in seen:
-            errors.append(FieldError(f"{at}.id", f"indicator id {indicator.id!r} is used twice"))
+            errors.append(
+                FieldError(
+                    f"{at}.id",
+                    f"indicator id {indicator.id!r} is used twice",
+                    f"指标编号 {indicator.id} 重复",
+                )
+            )
         seen.add(indicator.id)
         if indicator.normalise.method is Normalisation.RATIO and indicator.normalise.target is None:
-            errors.append(FieldError(f"{at}.normalise.target", "ratio needs a target"))
+            errors.append(
+                FieldError(f"{at}.normalise.target", "ratio needs a target", "ratio 须写明 target")
+            )
         if indicator.normalise.method is not Normalisation.RATIO and (
             indicator.normalise.target is not None
         ):
-            errors.append(FieldError(f"{at}.normalise.target", "only ratio has a target"))
+            errors.append(
+                FieldError(
+                    f"{at}.normalise.target", "only ratio has a target", "只有 ratio 使用 target"
+                )
+            )
         kind = indicator_types.find(indicator.type)
         if kind is None:
             known = ", ".join(sorted(indicator_types.all()))
-            errors.append(FieldError(f"{at}.type", f"unknown indicator type ({known})"))
+            errors.append(
+                FieldError(
+                    f"{at}.type",
+                    f"unknown indicator type ({known})",
+                    f"未知的指标类型（可用：{known}）",
+                )
+            )
             continue
         try:
             params = kind.params_model.model_validate(indicator.params)
@@ -191,20 +215,38 @@ def compile_scheme(data: Any) -> Scheme:
         compiled.append(CompiledIndicator(indicator, kind, params))
     total = sum((i.weight for i in document.indicators), Decimal(0))
     if total != WEIGHT_TOTAL:
-        errors.append(FieldError("indicators", f"weights add up to {total}, not 100"))
+        errors.append(
+            FieldError(
+                "indicators",
+                f"weights add up to {total}, not 100",
+                f"权重合计为 {total}，不是 100",
+            )
+        )
     for index, gate in enumerate(document.gates):
         if gate.indicator not in seen:
             errors.append(
-                FieldError(f"gates[{index}].indicator", f"no indicator {gate.indicator!r}")
+                FieldError(
+                    f"gates[{index}].indicator",
+                    f"no indicator {gate.indicator!r}",
+                    f"没有指标 {gate.indicator}",
+                )
             )
     for index, name in enumerate(document.tie_break):
         if name not in seen:
-            errors.append(FieldError(f"tie_break[{index}]", f"no indicator {name!r}"))
+            errors.append(
+                FieldError(f"tie_break[{index}]", f"no indicator {name!r}", f"没有指标 {name}")
+            )
     method = award_methods.find(document.award.method)
     method_params = None
     if method is None:
         known = ", ".join(sorted(award_methods.all()))
-        errors.append(FieldError("award.method", f"unknown award method ({known})"))
+        errors.append(
+            FieldError(
+                "award.method",
+                f"unknown award method ({known})",
+                f"未知的奖补方法（可用：{known}）",
+            )
+        )
     else:
         try:
             method_params = method.params_model.model_validate(document.award.params)
@@ -213,7 +255,11 @@ def compile_scheme(data: Any) -> Scheme:
         else:
             for path, name in method.indicator_refs(method_params):
                 if name not in seen:
-                    errors.append(FieldError(f"award.params.{path}", f"no indicator {name!r}"))
+                    errors.append(
+                        FieldError(
+                            f"award.params.{path}", f"no indicator {name!r}", f"没有指标 {name}"
+                        )
+                    )
     if errors:
         raise SchemeInvalid(errors)
     assert method is not None

@@ -83,7 +83,9 @@ def create_wage_rate(
             session.add(rate)
     except IntegrityError:
         raise errors.WageRateDateTaken(
-            f"a rate from {effective_on} exists", effective_on=effective_on.isoformat()
+            f"a rate from {effective_on} exists",
+            detail_zh=f"已有自 {effective_on} 起的工日单价",
+            effective_on=effective_on.isoformat(),
         ) from None
     return rate
 
@@ -201,7 +203,10 @@ def record_contribution(
     """Book money (群众自筹) or an appraised donation (认捐) into the project's account."""
     project = labor.get_project(session, project_id)
     if sum(x is not None for x in (member_id, household_id, organisation_id)) != 1:
-        raise errors.GiverInvalid("name exactly one of member_id, household_id, organisation_id")
+        raise errors.GiverInvalid(
+            "name exactly one of member_id, household_id, organisation_id",
+            detail_zh="member_id、household_id、organisation_id 须且只须填写一项",
+        )
     giver = ""
     if member_id is not None:
         member = session.get(Member, member_id)
@@ -220,7 +225,10 @@ def record_contribution(
             raise NotFound("organisation", organisation_id)
         giver = organisation.name
     if household_id is None and organisation_id is None:
-        raise errors.GiverInvalid(f"member {member_id} was in no household on {contributed_on}")
+        raise errors.GiverInvalid(
+            f"member {member_id} was in no household on {contributed_on}",
+            detail_zh=f"村民 {member_id} 在 {contributed_on} 不属于任何一户",
+        )
     what = "群众自筹" if kind == "money" else "认捐"
     entry = ledger.book(
         session,
@@ -308,6 +316,7 @@ def score_project(
     except IntegrityError:
         raise errors.ProjectAlreadyScored(
             f"household {household_id} has scored project {project_id}",
+            detail_zh=f"户 {household_id} 已就项目 {project_id} 计过分",
             household_id=str(household_id),
         ) from None
     return row
@@ -421,7 +430,9 @@ def village_facts(
         rate = _rate_on(rates, occurred_on)
         if rate is None:
             raise errors.WageRateMissing(
-                f"no 工日单价 in force on {occurred_on}", day=occurred_on.isoformat()
+                f"no 工日单价 in force on {occurred_on}",
+                detail_zh=f"{occurred_on} 没有生效的工日单价",
+                day=occurred_on.isoformat(),
             )
         person_days[village_id] += days
         labor_fen[village_id] += days * rate
@@ -539,7 +550,10 @@ def create_scheme_version(
         scheme = compile_scheme(data)
     except SchemeInvalid as invalid:
         raise errors.SchemeInvalidProblem(
-            str(invalid), errors=[{"field": e.field, "message": e.message} for e in invalid.errors]
+            str(invalid),
+            detail_zh=f"补助方案文件有 {len(invalid.errors)} 处错误："
+            + "、".join(dict.fromkeys(e.field for e in invalid.errors)),
+            errors=[e.as_error() for e in invalid.errors],
         ) from None
     effective_on = scheme.document.effective_on
     latest = session.execute(
@@ -555,6 +569,7 @@ def create_scheme_version(
     ):
         raise errors.SchemeEffectiveDateTaken(
             f"effective_on {effective_on} is not after {max(d for d in (latest, settled) if d)}",
+            detail_zh=f"生效日期 {effective_on} 不晚于 {max(d for d in (latest, settled) if d)}",
             effective_on=effective_on.isoformat(),
         )
     number = session.execute(
@@ -598,7 +613,11 @@ def scheme_in_force(session: Session, township_id: uuid.UUID, day: date) -> Sche
         .limit(1)
     ).scalar_one_or_none()
     if found is None:
-        raise errors.NoSchemeInForce(f"no scheme in force on {day}", day=day.isoformat())
+        raise errors.NoSchemeInForce(
+            f"no scheme in force on {day}",
+            detail_zh=f"{day} 没有生效的补助方案",
+            day=day.isoformat(),
+        )
     return found
 
 
@@ -612,7 +631,10 @@ def quarter(text: str) -> tuple[date, date]:
         if len(text) != 6 or text[4] not in "Qq" or not 1 <= number <= 4:
             raise ValueError
     except ValueError:
-        raise errors.PeriodInvalid(f"{text!r} is not a quarter such as 2026Q1") from None
+        raise errors.PeriodInvalid(
+            f"{text!r} is not a quarter such as 2026Q1",
+            detail_zh=f"“{text}”不是季度（应写作 2026Q1 这样的格式）",
+        ) from None
     first = date(year, 3 * number - 2, 1)
     following = date(year + 1, 1, 1) if number == 4 else date(year, 3 * number + 1, 1)
     return first, following - timedelta(days=1)
@@ -636,7 +658,11 @@ def settle_facts(scheme: Scheme, facts: list[VillageFacts]) -> dict[str, Any]:
         return policy.settle(scheme, facts)
     except policy.PoolExceeded as exceeded:
         raise errors.PoolExceeded(
-            str(exceeded), total_fen=exceeded.total_fen, pool_fen=exceeded.pool_fen
+            str(exceeded),
+            detail_zh=f"奖补合计 {yuan(exceeded.total_fen)} 元，超过资金池 "
+            f"{yuan(exceeded.pool_fen)} 元",
+            total_fen=exceeded.total_fen,
+            pool_fen=exceeded.pool_fen,
         ) from None
     except policy.RegionUnknown as unknown:
         raise errors.RegionUnknown(
@@ -660,7 +686,10 @@ def settle_facts(scheme: Scheme, facts: list[VillageFacts]) -> dict[str, Any]:
 def compute(session: Session, *, township_id: uuid.UUID, first: date, last: date) -> Computed:
     tenancy.get_township(session, township_id)
     if last < first:
-        raise errors.PeriodInvalid(f"the period ends {last}, before it starts {first}")
+        raise errors.PeriodInvalid(
+            f"the period ends {last}, before it starts {first}",
+            detail_zh=f"期间的结束日期 {last} 早于开始日期 {first}",
+        )
     version = scheme_in_force(session, township_id, first)
     scheme = compile_scheme(version.document)
     facts = village_facts(session, township_id=township_id, first=first, last=last)
@@ -765,7 +794,11 @@ def approve(
     if done is not None:
         return done
     if settlement.created_by == actor:
-        raise errors.SelfApproval(f"{actor} drafted this settlement", drafted_by=actor)
+        raise errors.SelfApproval(
+            f"{actor} drafted this settlement",
+            detail_zh=f"该结算单由 {actor} 起草",
+            drafted_by=actor,
+        )
     other = session.execute(
         select(SettlementApproval.settlement_id).where(
             SettlementApproval.township_id == settlement.township_id,
@@ -775,7 +808,9 @@ def approve(
     ).scalar_one_or_none()
     if other is not None:
         raise errors.SettlementApprovedAlready(
-            f"settlement {other} of this period is approved", settlement_id=str(other)
+            f"settlement {other} of this period is approved",
+            detail_zh=f"本期间的结算单 {other} 已获批",
+            settlement_id=str(other),
         )
     now_inputs = compute(
         session,
@@ -784,7 +819,11 @@ def approve(
         last=settlement.period_end,
     ).inputs_sha256
     if now_inputs != settlement.inputs_sha256:
-        raise errors.SettlementStale("the books changed since the draft", inputs_sha256=now_inputs)
+        raise errors.SettlementStale(
+            "the books changed since the draft",
+            detail_zh="草稿计算后账目已变动",
+            inputs_sha256=now_inputs,
+        )
     result = result_of(settlement)
     period = f"{settlement.period_start}至{settlement.period_end}"
     entry_ids: dict[str, str] = {}

@@ -89,9 +89,15 @@ def what_if(
 ) -> dict[str, Any]:
     tenancy.get_township(session, township_id)
     if last < first:
-        raise errors.PeriodInvalid(f"the period ends {last}, before it starts {first}")
+        raise errors.PeriodInvalid(
+            f"the period ends {last}, before it starts {first}",
+            detail_zh=f"期间的结束日期 {last} 早于开始日期 {first}",
+        )
     if (scheme_version_id is None) == (document is None):
-        raise errors.WhatIfSchemeInvalid("give exactly one of scheme_version_id and scheme")
+        raise errors.WhatIfSchemeInvalid(
+            "give exactly one of scheme_version_id and scheme",
+            detail_zh="scheme_version_id 和 scheme 须且只须填写一项",
+        )
     if scheme_version_id is not None:
         version = session.get(SchemeVersion, scheme_version_id)
         if version is None or version.township_id != township_id:
@@ -109,9 +115,9 @@ def what_if(
         except SchemeInvalid as invalid:
             raise errors.SchemeInvalidProblem(
                 str(invalid),
-                errors=[
-                    {"field": f"scheme.{e.field}", "message": e.message} for e in invalid.errors
-                ],
+                detail_zh=f"补助方案文件有 {len(invalid.errors)} 处错误："
+                + "、".join(dict.fromkeys(f"scheme.{e.field}" for e in invalid.errors)),
+                errors=[e.as_error("scheme.") for e in invalid.errors],
             ) from None
         dumped = scheme.document.model_dump(mode="json")
         described = {

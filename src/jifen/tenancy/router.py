@@ -395,7 +395,10 @@ def search_members(
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> list[MemberMatchRead]:
     if not q or not q.strip():
-        raise ValidationFailed("q is required: a name, phone digits, 户号 or pinyin initials")
+        raise ValidationFailed(
+            "q is required: a name, phone digits, 户号 or pinyin initials",
+            detail_zh="q 为必填项：姓名、手机号数字、户号或拼音首字母",
+        )
     # Full numbers for those who keep the member register here; masked for the rest.
     village = guard.resolve(session, "village_id", {"village_id": str(village_id)}, caller)
     full_phone = guard.allows(caller, Permission.MEMBERS_WRITE, village)

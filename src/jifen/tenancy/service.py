@@ -41,13 +41,13 @@ def _get(session: Session, model: type[Model], resource: str, row_id: uuid.UUID)
     return row
 
 
-def _insert_unique(session: Session, row: Any, what: str) -> None:
+def _insert_unique(session: Session, row: Any, what: str, what_zh: str) -> None:
     """Add a row whose natural key must be unique; a clash is a clear 409."""
     try:
         with session.begin_nested():
             session.add(row)
     except IntegrityError as exc:
-        raise AlreadyExists(f"{what} already exists") from exc
+        raise AlreadyExists(f"{what} already exists", detail_zh=f"{what_zh}已存在") from exc
 
 
 def _page(session: Session, query: Any, model: Any, limit: int, cursor: str | None) -> Page[Any]:
@@ -59,7 +59,7 @@ def _page(session: Session, query: Any, model: Any, limit: int, cursor: str | No
 
 def create_township(session: Session, *, code: str, name: str, now: datetime) -> Township:
     township = Township(id=new_id(), code=code, name=name, created_at=now)
-    _insert_unique(session, township, f"township {code!r}")
+    _insert_unique(session, township, f"township {code!r}", f"乡镇 {code!r} ")
     return township
 
 
@@ -107,7 +107,7 @@ def create_village(
         allow_below_floor_codes=list(allow_below_floor_codes),
         created_at=now,
     )
-    _insert_unique(session, village, f"village {code!r} in this township")
+    _insert_unique(session, village, f"village {code!r} in this township", f"本乡镇的村 {code!r} ")
     ledger.open_books(session, village=village, now=now)
     return village
 
@@ -182,7 +182,12 @@ def create_household(
         split_from_household_id=split_from_household_id,
         created_at=now,
     )
-    _insert_unique(session, household, f"household number {number!r} in this village")
+    _insert_unique(
+        session,
+        household,
+        f"household number {number!r} in this village",
+        f"本村的户号 {number!r} ",
+    )
     ledger.open_account(
         session,
         village_id=village.id,
@@ -316,18 +321,21 @@ def _join(
 ) -> HouseholdMembership:
     if household.village_id != member.village_id:
         raise errors.OtherVillage(
-            f"member {member.id} and household {household.id} are in different villages"
+            f"member {member.id} and household {household.id} are in different villages",
+            detail_zh=f"村民 {member.id} 与户 {household.id} 不在同一个村",
         )
     if member.deactivated_on is not None:
         raise ledger_errors.MemberInactive(
             f"member {member.id} was deactivated on {member.deactivated_on}",
+            detail_zh=f"村民 {member.id} 已于 {member.deactivated_on} 注销",
             deactivated_on=member.deactivated_on.isoformat(),
         )
     current = current_membership(session, member.id)
     if current is not None:
         if on < current.joined_on:
             raise errors.InvalidDate(
-                f"{on} is before the member joined their current household ({current.joined_on})"
+                f"{on} is before the member joined their current household ({current.joined_on})",
+                detail_zh=f"{on} 早于该村民加入现在所在户的日期（{current.joined_on}）",
             )
         current.left_on = on
     membership = HouseholdMembership(
@@ -369,9 +377,15 @@ def leave_household(session: Session, member_id: uuid.UUID, *, on: date) -> Hous
     """The member leaves their household on `on` and belongs to none (still a resident)."""
     current = current_membership(session, get_member(session, member_id).id)
     if current is None:
-        raise errors.MemberNotInHousehold(f"member {member_id} belongs to no household")
+        raise errors.MemberNotInHousehold(
+            f"member {member_id} belongs to no household",
+            detail_zh=f"村民 {member_id} 不属于任何户",
+        )
     if on < current.joined_on:
-        raise errors.InvalidDate(f"{on} is before the member joined ({current.joined_on})")
+        raise errors.InvalidDate(
+            f"{on} is before the member joined ({current.joined_on})",
+            detail_zh=f"{on} 早于该村民入户的日期（{current.joined_on}）",
+        )
     current.left_on = on
     session.flush()
     return current
@@ -383,12 +397,16 @@ def deactivate_member(session: Session, member_id: uuid.UUID, *, on: date, reaso
     if member.deactivated_on is not None:
         raise errors.MemberAlreadyDeactivated(
             f"member {member_id} was deactivated on {member.deactivated_on}",
+            detail_zh=f"村民 {member_id} 已于 {member.deactivated_on} 注销",
             deactivated_on=member.deactivated_on.isoformat(),
         )
     current = current_membership(session, member.id)
     if current is not None:
         if on < current.joined_on:
-            raise errors.InvalidDate(f"{on} is before the member joined ({current.joined_on})")
+            raise errors.InvalidDate(
+                f"{on} is before the member joined ({current.joined_on})",
+                detail_zh=f"{on} 早于该村民入户的日期（{current.joined_on}）",
+            )
         current.left_on = on + timedelta(days=1)
     member.deactivated_on = on
     member.deactivation_reason = reason
@@ -424,10 +442,14 @@ def split_household(
         if member_id not in current:
             raise errors.MemberNotInHousehold(
                 f"member {member_id} is not a current member of household {household_id}",
+                detail_zh=f"村民 {member_id} 目前不是户 {household_id} 的成员",
                 member_id=str(member_id),
             )
     if head_member_id is not None and head_member_id not in member_ids:
-        raise errors.MemberNotInHousehold("the new head must be one of the members who move")
+        raise errors.MemberNotInHousehold(
+            "the new head must be one of the members who move",
+            detail_zh="新户主必须是迁出的成员之一",
+        )
     new = create_household(
         session,
         village_id=old.village_id,
@@ -486,7 +508,9 @@ def create_organisation(
     organisation = Organisation(
         id=new_id(), township_id=township_id, name=name, kind=kind, created_at=now
     )
-    _insert_unique(session, organisation, f"organisation {name!r} in this township")
+    _insert_unique(
+        session, organisation, f"organisation {name!r} in this township", f"本乡镇的组织 {name!r} "
+    )
     return organisation
 
 

@@ -51,11 +51,15 @@ from jifen.market.schemas import GoodsRead, RefundCreate, SaleLineInput
 from jifen.market.service import BASKET_LINES_MAX
 from jifen.models import AuditEvent, RefundLine
 from jifen.problems import (
+    DATABASE_SLOW,
     PROBLEM_MEDIA_TYPE,
-    InternalError,
     Problem,
-    ServiceUnavailable,
     ValidationFailed,
+    internal_error,
+    preferred_language,
+    unavailable,
+    validation_errors,
+    validation_failed,
 )
 from jifen.web import till_reads
 from jifen.web.pages import current_user, render, render_error, signed_in, web_of
@@ -176,11 +180,17 @@ def _no_till(request: Request, status_code: int) -> Response:
 
 
 def _problem(request: Request, problem: Problem, status_code: int | None = None) -> Response:
+    # In the language the browser asks for, as the API answers (the page itself is Chinese).
+    language = preferred_language(request.headers.get("accept-language"))
     return Response(
-        json.dumps(problem.body(instance=request.url.path), ensure_ascii=False),
+        json.dumps(problem.body(instance=request.url.path, language=language), ensure_ascii=False),
         status_code=status_code or problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=problem.headers or None,
+        headers={
+            **problem.headers,
+            "Content-Language": "zh-CN" if language == "zh" else "en",
+            "Vary": "Accept-Language",
+        },
     )
 
 
@@ -189,27 +199,13 @@ def _as_problem(request: Request, exc: Exception) -> Problem:
         return exc
     retry_after = web_of(request).settings.retry_after_seconds
     if isinstance(exc, DatabaseUnavailable):
-        return ServiceUnavailable(exc.detail, retry_after_seconds=retry_after, outcome=exc.outcome)
+        return unavailable(exc, retry_after)
     if isinstance(exc, OperationalError | PoolTimeout):
-        return ServiceUnavailable(
-            "the database did not answer in time",
-            retry_after_seconds=retry_after,
-            outcome="not_written",
-        )
+        return unavailable(DATABASE_SLOW, retry_after)
     if isinstance(exc, ValidationError):
-        return ValidationFailed(
-            "The request does not match the schema",
-            errors=[
-                {
-                    "location": [str(part) for part in error.get("loc", ())],
-                    "message": error.get("msg", ""),
-                    "type": error.get("type", ""),
-                }
-                for error in exc.errors()
-            ],
-        )
+        return validation_failed(validation_errors(exc.errors()))
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return InternalError("An unexpected error occurred; nothing was booked.")
+    return internal_error()
 
 
 def _json(
@@ -225,7 +221,10 @@ _GOODS_LIST = TypeAdapter(list[GoodsRead])
 def _caller(request: Request) -> Caller:
     caller = current_user(request)
     if caller is None:
-        raise SignedOut("sign in again: the session is missing, has expired or was ended")
+        raise SignedOut(
+            "sign in again: the session is missing, has expired or was ended",
+            detail_zh="请重新登录：会话不存在、已过期或已结束",
+        )
     return caller
 
 
@@ -268,21 +267,28 @@ def find_member(request: Request, caller: Caller, session: Session) -> BaseModel
     member_id = params.get("member_id")
     problems = []
     if card_token is not None and not 1 <= len(card_token) <= 300:
-        problems.append(("card_token", "1-300 characters"))
+        problems.append(("card_token", "1-300 characters", "应为 1 至 300 个字符"))
     if phone is not None and not 4 <= len(phone) <= 32:
-        problems.append(("phone", "4-32 characters"))
+        problems.append(("phone", "4-32 characters", "应为 4 至 32 个字符"))
     parsed_member: uuid.UUID | None = None
     if member_id is not None:
         try:
             parsed_member = uuid.UUID(member_id)
         except ValueError:
-            problems.append(("member_id", "a UUID"))
+            problems.append(("member_id", "a UUID", "应为 UUID"))
     if problems:
+        name, _, message_zh = problems[0]
         raise ValidationFailed(
             "the lookup is not valid",
+            detail_zh=f"查询条件无效：字段 query.{name}：{message_zh}",
             errors=[
-                {"location": ["query", name], "message": message, "type": "value_error"}
-                for name, message in problems
+                {
+                    "location": ["query", name],
+                    "message": message,
+                    "message_zh": message_zh,
+                    "type": "value_error",
+                }
+                for name, message, message_zh in problems
             ],
         )
     clock = _clock(request)
@@ -355,10 +361,12 @@ async def _posted(request: Request, schema: type[_M]) -> tuple[Caller, _M, str]:
     if key is None:
         raise ValidationFailed(
             f"the till sends an {idempotency.HEADER} header with every sale and refund",
+            detail_zh=f"收银台每次兑换和退货都须发送 {idempotency.HEADER} 请求头",
             errors=[
                 {
                     "location": ["header", idempotency.HEADER],
                     "message": "required",
+                    "message_zh": "缺少此项",
                     "type": "missing",
                 }
             ],
@@ -463,10 +471,12 @@ async def create_refund(request: Request) -> Response:
         if row.sale_id != sale.id:
             raise ValidationFailed(
                 f"the key {key!r} refunded another receipt",
+                detail_zh=f"幂等键 {key!r} 已用于另一张小票的退货",
                 errors=[
                     {
                         "location": ["header", idempotency.HEADER],
                         "message": "used for another receipt",
+                        "message_zh": "已用于另一张小票",
                         "type": "value_error",
                     }
                 ],

@@ -163,6 +163,7 @@ def get_receipt_sale(session: Session, village_id: uuid.UUID, receipt_number: in
     if sale is None:
         raise errors.SaleNotFound(
             f"receipt {receipt_number} is not a sale of this village's supermarket",
+            detail_zh=f"小票 {receipt_number} 不是本村积分超市的兑换单",
             receipt_number=receipt_number,
         )
     return sale

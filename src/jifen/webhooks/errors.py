@@ -14,10 +14,10 @@ class WebhookUrlRefused(Problem):
     title_zh = "不允许向该地址发送 Webhook"
     status = 422
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, reason_zh: str) -> None:
         super().__init__(
             f"webhook URL refused: {reason}",
-            detail_zh=f"Webhook 地址被拒绝（webhook URL refused）：{reason}",
+            detail_zh=f"Webhook 地址被拒绝：{reason_zh}",
             reason=reason,
         )
         self.url = url

@@ -39,7 +39,9 @@ class EventType(StrEnum):
     space.claimed, space.claim_ended and space.claim_transferred from the adopted spaces
     (a claim made, ended early, or passed on to another claimant).
     board.published from the boards (once per board, when it is published: the board and
-    the records its board rules booked); board.finalized is reserved: nothing emits it.
+    the records its board rules booked); board.finalized once per board when it closes
+    (every notice list its records joined has closed, in `jifen tick`, or at publishing
+    when none did): the board with the village books' chain head, and its entry counts.
     notice_list.opened and notice_list.closed from the public notice clock (`jifen tick`,
     once per list), objection.raised and objection.decided from the notice service (an
     objection or late appeal recorded, and its decision).

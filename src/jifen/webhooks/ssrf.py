@@ -86,34 +86,44 @@ class Target:
 
 def address_refusal(address: IPAddress) -> str | None:
     """Why webhooks may not go to this address (None: they may)."""
+    reasons = address_refusals(address)
+    return None if reasons is None else reasons[0]
+
+
+def address_refusals(address: IPAddress) -> tuple[str, str] | None:
+    """Why webhooks may not go to this address, in English and Chinese (None: they may)."""
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             # A connection to ::ffff:a.b.c.d goes to a.b.c.d: judged as that address.
-            reason = address_refusal(address.ipv4_mapped)
-            return None if reason is None else f"{reason} (embedded in {address})"
+            reasons = address_refusals(address.ipv4_mapped)
+            return None if reasons is None else _embedded(reasons, address)
         embedded: list[ipaddress.IPv4Address] = []
         if address.sixtofour is not None:
             embedded.append(address.sixtofour)
         if address.teredo is not None:
             embedded.extend(address.teredo)
         for inner in embedded:
-            reason = address_refusal(inner)
-            if reason is not None:
-                return f"{reason} (embedded in {address})"
+            reasons = address_refusals(inner)
+            if reasons is not None:
+                return _embedded(reasons, address)
     checks = (
-        (address.is_unspecified, "unspecified"),
-        (address.is_loopback, "loopback"),
-        (address.is_link_local, "link-local"),
-        (address.is_multicast, "multicast"),
-        (address.is_reserved, "reserved"),
-        (address.is_private, "private"),
-        (not address.is_global, "not publicly routable"),
+        (address.is_unspecified, "unspecified", "未指定地址"),
+        (address.is_loopback, "loopback", "环回地址"),
+        (address.is_link_local, "link-local", "链路本地地址"),
+        (address.is_multicast, "multicast", "组播地址"),
+        (address.is_reserved, "reserved", "保留地址"),
+        (address.is_private, "private", "私有地址"),
+        (not address.is_global, "not publicly routable", "不可公网路由的地址"),
     )
-    for hit, kind in checks:
+    for hit, kind, kind_zh in checks:
         if hit:
             article = "an" if kind[0] in "aeiou" else "a"
-            return f"{address} is {article} {kind} address"
+            return f"{address} is {article} {kind} address", f"{address} 是{kind_zh}"
     return None
+
+
+def _embedded(reasons: tuple[str, str], address: IPAddress) -> tuple[str, str]:
+    return f"{reasons[0]} (embedded in {address})", f"{reasons[1]}（内嵌于 {address}）"
 
 
 def _literal(host: str) -> IPAddress | None:
@@ -129,27 +139,39 @@ def check_url(url: str, policy: UrlPolicy) -> Target:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError) as exc:
-        raise WebhookUrlRefused(url, f"it cannot be read ({exc})") from None
+        raise WebhookUrlRefused(
+            url, f"it cannot be read ({exc})", f"无法解析该地址（{exc}）"
+        ) from None
     scheme = parsed.scheme
     if scheme == "http" and not policy.allow_http:
-        raise WebhookUrlRefused(url, "it must use https (http is allowed only in development)")
+        raise WebhookUrlRefused(
+            url,
+            "it must use https (http is allowed only in development)",
+            "必须使用 https（仅开发环境允许 http）",
+        )
     if scheme not in ("https", "http"):
-        raise WebhookUrlRefused(url, "it must use https")
+        raise WebhookUrlRefused(url, "it must use https", "必须使用 https")
     if parsed.userinfo:
-        raise WebhookUrlRefused(url, "it must not carry a user name or password")
+        raise WebhookUrlRefused(
+            url, "it must not carry a user name or password", "地址中不得包含用户名或密码"
+        )
     host = parsed.host
     if not host:
-        raise WebhookUrlRefused(url, "it names no host")
+        raise WebhookUrlRefused(url, "it names no host", "地址中没有主机名")
     port = parsed.port or DEFAULT_PORTS[scheme]
     if policy.ports is not None and port not in policy.ports:
         allowed = ", ".join(str(p) for p in sorted(policy.ports))
-        raise WebhookUrlRefused(url, f"port {port} is not allowed (allowed: {allowed})")
+        raise WebhookUrlRefused(
+            url,
+            f"port {port} is not allowed (allowed: {allowed})",
+            f"不允许使用端口 {port}（允许的端口：{allowed}）",
+        )
     literal = _literal(host)
     name = host.rstrip(".").lower()
     # RFC 6761: "localhost" is always the loopback interface, whatever a resolver says.
     is_localhost = name == "localhost" or name.endswith(".localhost")
     if literal is None and is_localhost and not policy.allow_private_addresses:
-        raise WebhookUrlRefused(url, f"{host} is the loopback interface")
+        raise WebhookUrlRefused(url, f"{host} is the loopback interface", f"{host} 是本机环回接口")
     if literal is not None:
         _check_address(url, literal, policy)
         return Target(url, host, port, (str(literal),))
@@ -159,9 +181,9 @@ def check_url(url: str, policy: UrlPolicy) -> Target:
 def _check_address(url: str, address: IPAddress, policy: UrlPolicy) -> None:
     if policy.allow_private_addresses:
         return
-    reason = address_refusal(address)
-    if reason is not None:
-        raise WebhookUrlRefused(url, reason)
+    reasons = address_refusals(address)
+    if reasons is not None:
+        raise WebhookUrlRefused(url, *reasons)
 
 
 # getaddrinfo takes no timeout and a broken resolver can hang it: it runs on these threads
@@ -190,13 +212,23 @@ def resolve(target: Target, policy: UrlPolicy, resolver: Resolver = system_resol
     try:
         found = list(dict.fromkeys(resolver(target.host, target.port)))
     except OSError as exc:
-        raise WebhookUrlRefused(target.url, f"{target.host} does not resolve ({exc})") from None
+        raise WebhookUrlRefused(
+            target.url,
+            f"{target.host} does not resolve ({exc})",
+            f"无法解析域名 {target.host}（{exc}）",
+        ) from None
     if not found:
-        raise WebhookUrlRefused(target.url, f"{target.host} does not resolve")
+        raise WebhookUrlRefused(
+            target.url, f"{target.host} does not resolve", f"无法解析域名 {target.host}"
+        )
     for text in found:
         # getaddrinfo may name an IPv6 scope ("fe80::1%eth0"): the address is before the %.
         address = _literal(text.split("%", 1)[0])
         if address is None:
-            raise WebhookUrlRefused(target.url, f"{target.host} resolves to {text!r}")
+            raise WebhookUrlRefused(
+                target.url,
+                f"{target.host} resolves to {text!r}",
+                f"域名 {target.host} 解析为 {text!r}",
+            )
         _check_address(target.url, address, policy)
     return Target(target.url, target.host, target.port, tuple(found))

@@ -9,7 +9,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jifen.charters.rules.protocol import Occurrence, Score, format_quantity
+from jifen.charters.rules.protocol import Occurrence, QuantityRefused, Score, format_quantity
+from jifen.kit.schemas import Invalid
 
 POINTS_PER_EVENT_MAX = 100_000
 
@@ -54,9 +55,12 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _whole(quantity: Decimal, what: str) -> int:
+def _whole(quantity: Decimal, what: str, what_zh: str) -> int:
     if quantity != quantity.to_integral_value():
-        raise ValueError(f"{what} counts whole occurrences, not {quantity}")
+        raise QuantityRefused(
+            f"{what} counts whole occurrences, not {quantity}",
+            message_zh=f"{what_zh}按整次计，数量不能是 {format_quantity(quantity)}",
+        )
     return int(quantity)
 
 
@@ -88,7 +92,7 @@ class Fixed:
     params_model: ClassVar[type[BaseModel]] = FixedParams
 
     def evaluate(self, params: FixedParams, occurrence: Occurrence) -> Score:
-        times = _whole(occurrence.quantity, "a fixed rule")
+        times = _whole(occurrence.quantity, "a fixed rule", "固定分值规则")
         points = times * params.points
         if times == 1:
             return Score(points, f"{occurrence.label} {points} 分")
@@ -150,7 +154,10 @@ class TieredParams(_Params):
     def _ascending(cls, tiers: list[Tier]) -> list[Tier]:
         bounds = [tier.min_quantity for tier in tiers]
         if bounds != sorted(set(bounds)):
-            raise ValueError("tiers must have strictly ascending min_quantity")
+            raise Invalid(
+                "tiers must have strictly ascending min_quantity",
+                "各档的 min_quantity 须严格递增",
+            )
         return tiers
 
 
@@ -208,7 +215,7 @@ class DeductionParams(_Params):
     @model_validator(mode="after")
     def _max_covers_one(self) -> DeductionParams:
         if self.max_points is not None and self.max_points < self.points:
-            raise ValueError("max_points must be at least points")
+            raise Invalid("max_points must be at least points", "max_points 不能小于 points")
         return self
 
 
@@ -219,7 +226,7 @@ class Deduction:
     params_model: ClassVar[type[BaseModel]] = DeductionParams
 
     def evaluate(self, params: DeductionParams, occurrence: Occurrence) -> Score:
-        findings = _whole(occurrence.quantity, "a deduction")
+        findings = _whole(occurrence.quantity, "a deduction", "扣分规则")
         points = findings * params.points
         if findings == 1:
             text = f"{occurrence.label} 扣 {points} 分"

@@ -52,6 +52,24 @@ class RuleType(Protocol):
         ...
 
 
+class QuantityRefused(ValueError):
+    """What `evaluate` raises for a quantity the rule cannot score (a ValueError, which
+    plugins may raise too): the English message, and the same in Chinese for the caller's
+    problem (`message_zh`)."""
+
+    def __init__(self, message: str, *, message_zh: str) -> None:
+        super().__init__(message)
+        self.message_zh = message_zh
+
+
+def quantity_refusal_zh(error: ValueError, rule_id: str, quantity: Decimal) -> str:
+    """The Chinese detail of a refused quantity: the rule type's own words when it gave
+    them (QuantityRefused), else a plain sentence naming the rule and the quantity."""
+    if isinstance(error, QuantityRefused):
+        return error.message_zh
+    return f"数量 {format_quantity(quantity)} 不符合规则 {rule_id} 的要求"
+
+
 def format_quantity(quantity: Decimal) -> str:
     """2 rather than 2.00, 2.5 rather than 2.50."""
     text = format(quantity.normalize(), "f")
