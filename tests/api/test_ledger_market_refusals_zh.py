@@ -132,3 +132,28 @@ def test_a_second_reversal_in_chinese(client: TestClient, village: Village) -> N
         "entry_not_reversible",
     )
     assert chinese["detail"] == f"分录 {reversal['id']} 是 reversal，本身不能被冲正"
+
+
+def test_a_validator_s_own_refusal_in_chinese(
+    client: TestClient, village: Village, rice: dict[str, Any]
+) -> None:
+    """A cross-field check in a request schema says it in Chinese too (message_zh of the
+    failing field and the detail), not the general 取值无效."""
+    body = {"lines": [{"goods_id": rice["id"], "quantity": 1}]}  # no member, no card
+    url = f"/v1/villages/{village.id}/sales"
+    english = problem(
+        client.post(url, json=body, headers={"Idempotency-Key": unique("sale-")}),
+        422,
+        "validation_failed",
+    )
+    chinese = problem(
+        client.post(url, json=body, headers={**ZH, "Idempotency-Key": unique("sale-")}),
+        422,
+        "validation_failed",
+    )
+    [error] = chinese["errors"]
+    assert error["message_zh"] == "member_id 与 card_token 须且只须给出一个"
+    assert "give exactly one of member_id and card_token" in error["message"]
+    assert "member_id 与 card_token 须且只须给出一个" in chinese["detail"]
+    assert english["errors"][0]["message"] == error["message"]
+    assert not _HAN.search(english["detail"])

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from jifen.api import idempotency
 from jifen.kit.canonical import canonical_json
-from jifen.kit.schemas import InputSchema, Schema
+from jifen.kit.schemas import InputSchema, Invalid, Schema
 from jifen.problems import Problem, ProblemBody
 
 T = TypeVar("T")
@@ -63,7 +63,10 @@ def check_keys_once(keys: Iterable[str]) -> None:
     seen: set[str] = set()
     for key in keys:
         if key in seen:
-            raise ValueError(f"idempotency_key {key!r} is given to two items")
+            raise Invalid(
+                f"idempotency_key {key!r} is given to two items",
+                f"幂等键 idempotency_key {key!r} 被两个条目同时使用",
+            )
         seen.add(key)
 
 

@@ -14,7 +14,8 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jifen.charters.rules.builtin import POINTS_PER_EVENT_MAX
-from jifen.charters.rules.protocol import Occurrence, Score
+from jifen.charters.rules.protocol import Occurrence, QuantityRefused, Score
+from jifen.kit.schemas import Invalid
 
 STARS_MAX = 5
 
@@ -54,15 +55,24 @@ class BoardParams(_Params):
         if bands is not None:
             stars = [band.min_stars for band in bands]
             if stars != sorted(set(stars)):
-                raise ValueError("bands must have strictly ascending min_stars")
+                raise Invalid(
+                    "bands must have strictly ascending min_stars",
+                    "星级分档的 min_stars 必须严格递增",
+                )
         return bands
 
     @model_validator(mode="after")
     def _one_mode(self) -> BoardParams:
         if (self.points is None) == (self.bands is None):
-            raise ValueError("give either points (with optional top_n) or bands, not both")
+            raise Invalid(
+                "give either points (with optional top_n) or bands, not both",
+                "points（可带 top_n）与 bands 只能给出其一",
+            )
         if self.bands is not None and self.top_n is not None:
-            raise ValueError("top_n applies to points by rank, not to star bands")
+            raise Invalid(
+                "top_n applies to points by rank, not to star bands",
+                "top_n 只用于按名次计分，不用于星级分档",
+            )
         return self
 
     @property
@@ -70,10 +80,17 @@ class BoardParams(_Params):
         return self.bands is not None
 
 
+_WHAT_ZH = {"stars": "星级", "the rank": "名次"}
+
+
 def _whole(occurrence: Occurrence, what: str) -> int:
     quantity = occurrence.quantity
     if quantity != quantity.to_integral_value() or quantity < 1:
-        raise ValueError(f"a board rule counts {what} as a whole number from 1, not {quantity}")
+        raise QuantityRefused(
+            f"a board rule counts {what} as a whole number from 1, not {quantity}",
+            message_zh=f"红黑榜规则的{_WHAT_ZH.get(what, what)}须为从 1 起的整数，"
+            f"不能是 {quantity}",
+        )
     return int(quantity)
 
 
@@ -89,7 +106,10 @@ class BoardRule:
         if params.bands is not None:
             stars = _whole(occurrence, "stars")
             if stars > STARS_MAX:
-                raise ValueError(f"a rating has at most {STARS_MAX} stars, not {stars}")
+                raise QuantityRefused(
+                    f"a rating has at most {STARS_MAX} stars, not {stars}",
+                    message_zh=f"星级最多 {STARS_MAX} 星，不能是 {stars} 星",
+                )
             reached = [band for band in params.bands if stars >= band.min_stars]
             if not reached:
                 first = params.bands[0].min_stars

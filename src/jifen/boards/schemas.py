@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, model_validator
 
 from jifen.boards.rule import Side
-from jifen.kit.schemas import InputSchema, Schema, WholeNumber
+from jifen.kit.schemas import InputSchema, Invalid, Schema, WholeNumber
 from jifen.models import Board, BoardEntry, Record
 
 Title = Annotated[str, Field(min_length=1, max_length=200, examples=["2026-11 环境卫生红黑榜"])]
@@ -81,7 +81,7 @@ class BoardGenerate(InputSchema):
     @model_validator(mode="after")
     def _some(self) -> BoardGenerate:
         if self.red_count + self.black_count == 0:
-            raise ValueError("ask for at least one red or black entry")
+            raise Invalid("ask for at least one red or black entry", "红榜或黑榜至少要列出一户")
         return self
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from jifen.api.batches import BATCH_ITEMS_MAX, ITEM_KEY_PATTERN, BatchCreate, check_keys_once
-from jifen.kit.schemas import Details, InputSchema, Instant, Schema, WholeNumber
+from jifen.kit.schemas import Details, InputSchema, Instant, Invalid, Schema, WholeNumber
 from jifen.ledger import service
 from jifen.ledger.policy import (
     ASSET_PATTERN,
@@ -211,9 +211,15 @@ class _EntryFields(InputSchema):
     @model_validator(mode="after")
     def _reason_with_manual_adjustment(self) -> _EntryFields:
         if self.code == CODE_MANUAL_ADJUSTMENT and not (self.reason or "").strip():
-            raise ValueError(f"a {CODE_MANUAL_ADJUSTMENT} entry needs a reason")
+            raise Invalid(
+                f"a {CODE_MANUAL_ADJUSTMENT} entry needs a reason",
+                f"{CODE_MANUAL_ADJUSTMENT}（手工调整）分录须写明理由",
+            )
         if self.code != CODE_MANUAL_ADJUSTMENT and self.reason is not None:
-            raise ValueError(f"reason is taken only with code {CODE_MANUAL_ADJUSTMENT}")
+            raise Invalid(
+                f"reason is taken only with code {CODE_MANUAL_ADJUSTMENT}",
+                f"只有 {CODE_MANUAL_ADJUSTMENT}（手工调整）分录可以填写理由",
+            )
         return self
 
     def booked_memo(self) -> str:

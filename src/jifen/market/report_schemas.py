@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from jifen.kit.schemas import InputSchema, Schema
+from jifen.kit.schemas import InputSchema, Invalid, Schema
 
 POINTS_PER_YUAN_MAX = 10_000
 ALLIED_SALE_POINTS_MAX = 1_000_000
@@ -65,7 +65,10 @@ class AlliedSaleCreate(InputSchema):
     @model_validator(mode="after")
     def _one_member(self) -> AlliedSaleCreate:
         if (self.member_id is None) == (self.card_token is None):
-            raise ValueError("give exactly one of member_id and card_token")
+            raise Invalid(
+                "give exactly one of member_id and card_token",
+                "member_id 与 card_token 须且只须给出一个",
+            )
         return self
 
 
@@ -105,9 +108,11 @@ class SettlementCreate(InputSchema):
 
 def check_period(first: date, last: date) -> None:
     if last < first:
-        raise ValueError("the period ends before it starts")
+        raise Invalid("the period ends before it starts", "期间的结束日早于开始日")
     if (last - first).days + 1 > PERIOD_DAYS_MAX:
-        raise ValueError(f"a period is at most {PERIOD_DAYS_MAX} days")
+        raise Invalid(
+            f"a period is at most {PERIOD_DAYS_MAX} days", f"期间最长 {PERIOD_DAYS_MAX} 天"
+        )
 
 
 class SettlementLineRead(Schema):

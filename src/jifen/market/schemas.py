@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from jifen.kit.schemas import InputSchema, Schema
+from jifen.kit.schemas import InputSchema, Invalid, Schema
 from jifen.market.service import BASKET_LINES_MAX, QUANTITY_MAX
 
 Name = Field(min_length=1, max_length=100, examples=["大米（5斤装）"])
@@ -42,7 +42,7 @@ class GoodsUpdate(InputSchema):
     def _not_null(self) -> GoodsUpdate:
         for name in ("name", "unit", "category", "price_points", "active"):
             if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
+                raise Invalid(f"{name} cannot be null", f"{name} 不能为空（null）")
         return self
 
 
@@ -115,11 +115,20 @@ class StockMovementCreate(InputSchema):
             if getattr(self, name) is not None
         }
         if given - allowed:
-            raise ValueError(f"a {self.kind} takes none of {sorted(given - allowed)}")
+            raise Invalid(
+                f"a {self.kind} takes none of {sorted(given - allowed)}",
+                f"{self.kind} 不接受这些字段：{sorted(given - allowed)}",
+            )
         if allowed - given:
-            raise ValueError(f"a {self.kind} needs {sorted(allowed - given)}")
+            raise Invalid(
+                f"a {self.kind} needs {sorted(allowed - given)}",
+                f"{self.kind} 缺少这些字段：{sorted(allowed - given)}",
+            )
         if self.quantity == 0 or (self.kind != "adjustment" and self.quantity < 0):
-            raise ValueError("quantity must be positive (an adjustment: non-zero)")
+            raise Invalid(
+                "quantity must be positive (an adjustment: non-zero)",
+                "数量必须为正数（盘点调整：不能为 0）",
+            )
         return self
 
 
@@ -162,7 +171,10 @@ class SaleCreate(InputSchema):
     @model_validator(mode="after")
     def _one_member(self) -> SaleCreate:
         if (self.member_id is None) == (self.card_token is None):
-            raise ValueError("give exactly one of member_id and card_token")
+            raise Invalid(
+                "give exactly one of member_id and card_token",
+                "member_id 与 card_token 须且只须给出一个",
+            )
         return self
 
 
